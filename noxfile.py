@@ -1,0 +1,55 @@
+"""Sessions: ``nox -s tests``, ``nox -s reproduce``, ``nox -s lint``, ``nox -s bench``.
+
+Every session installs the exact versions of ``requirements/lock.txt``, torch first
+(its CPU build where one is available), so the environment is the one the Dockerfile
+and ``environment.yml`` describe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests"]
+
+LOCK = Path("requirements/lock.txt")
+TORCH = "torch==2.13.0"
+
+
+def install_locked(session: nox.Session, *extras: str) -> None:
+    """Install torch, then the package (editable) with ``extras``, pinned by the lock."""
+    session.install(TORCH)
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-c", str(LOCK), "-e", spec)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest); extra arguments go to pytest."""
+    install_locked(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Regenerate every figure and table: ``nox -s reproduce -- --profile sample|swpd``."""
+    install_locked(session)
+    session.run("neurospeech", "reproduce", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and common errors with ruff."""
+    session.install("-c", str(LOCK), "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the speed comparisons in benchmarks/ and print their tables."""
+    install_locked(session)
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

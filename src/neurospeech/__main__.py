@@ -1,0 +1,5 @@
+"""Allow ``python -m neurospeech``."""
+
+from neurospeech.cli import main
+
+raise SystemExit(main())

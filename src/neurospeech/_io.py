@@ -1,0 +1,67 @@
+"""Small file-system helpers shared by every writer: atomic writes and hashing."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``path`` only if the block succeeds.
+
+    The temporary file lives in the same folder, so the final :func:`os.replace` is
+    atomic: a reader sees either the old file or the complete new one, never a
+    partial write, and an exception leaves any existing file untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The destination file.
+
+    Yields
+    ------
+    tmp : Path
+        Where to write. It does not exist when the block starts.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str, *, newline: str = "\n") -> Path:
+    """Write ``text`` atomically with the given line ending and return the path."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline=newline) as fid:
+            fid.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically and return the path."""
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Return the hexadecimal SHA-256 digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fid:
+        for block in iter(lambda: fid.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,79 @@
+"""Command-line interface: ``neurospeech <command> ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from neurospeech import __version__
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from neurospeech.simulate import simulate_dataset
+    from neurospeech.simulate.params import from_arguments
+
+    simulate_dataset(
+        args.root, from_arguments(args), overwrite=args.overwrite, progress=not args.no_progress
+    )
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from neurospeech.datasets import make_sample
+    from neurospeech.simulate.params import from_arguments
+
+    path = make_sample(args.path, from_arguments(args), use_datalad=not args.no_datalad)
+    print(path)
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from neurospeech.pipeline import reproduce
+
+    reproduce(profile=args.profile, project_root=args.project_root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``neurospeech`` command."""
+    from neurospeech.simulate.params import add_arguments
+
+    parser = argparse.ArgumentParser(prog="neurospeech", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"neurospeech {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write a simulated SWPD-layout BIDS dataset")
+    sim.add_argument("root", type=Path, help="BIDS root to write")
+    sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_arguments(sim)
+    sim.set_defaults(func=_simulate)
+
+    sample = sub.add_parser(
+        "sample", help="create the sample dataset as a DataLad dataset (datalad run)"
+    )
+    sample.add_argument("path", type=Path, nargs="?", default=Path("data/sample"))
+    sample.add_argument("--no-datalad", action="store_true", help="write plain files")
+    add_arguments(sample)
+    sample.set_defaults(func=_sample)
+
+    rep = sub.add_parser("reproduce", help="regenerate every figure and table")
+    rep.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
+    rep.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    rep.set_defaults(func=_reproduce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+        print(f"neurospeech {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,209 @@
+"""Simulate one participant of a word-reading sEEG experiment, in memory."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neurospeech.simulate import anatomy, neural, speech
+from neurospeech.simulate.params import SimulationParams
+
+TASK = "wordProduction"
+#: Seconds of recording kept after the last word cue ends, as in the real files.
+TAIL = 0.3
+#: Latent response window relative to the word cue, in seconds (inside a 1 s trial).
+LATENT_WINDOW = (0.2, 1.0)
+#: Peak amplitude of the int16 audio.
+AUDIO_PEAK = 16000
+
+
+@dataclass
+class SimulatedSubject:
+    """One simulated participant, with everything needed to write it as BIDS.
+
+    Attributes
+    ----------
+    subject : str
+        BIDS label without ``sub-``.
+    ieeg : ndarray, shape (n_samples, n_channels)
+        Voltage in microvolts, float64.
+    timestamps : ndarray, shape (n_samples,)
+        Absolute (LSL-like) clock of every iEEG sample, in seconds.
+    audio : ndarray, shape (n_audio,)
+        int16 microphone signal starting at ``timestamps[0]``.
+    stimulus : ndarray, shape (n_samples,)
+        The word on screen at each iEEG sample, ``''`` during fixation.
+    events, channels, electrodes : DataFrame
+        The rows of ``events.tsv``, ``channels.tsv`` and ``electrodes.tsv``.
+    truth : dict
+        The planted values (see :func:`simulate_subject`).
+    """
+
+    subject: str
+    ieeg: np.ndarray
+    timestamps: np.ndarray
+    audio: np.ndarray
+    stimulus: np.ndarray
+    events: pd.DataFrame
+    channels: pd.DataFrame
+    electrodes: pd.DataFrame
+    truth: dict[str, Any]
+
+
+def word_latent(word: str, n_dims: int, seed: int) -> np.ndarray:
+    """Return the planted word-level latent property of ``word``.
+
+    It depends only on the word, the dataset seed and ``n_dims``, so a word has the
+    same latent value in every participant, like a semantic property would.
+    """
+    digest = hashlib.sha256(f"{seed}:{word}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    return rng.standard_normal(n_dims)
+
+
+def _events(words: list[str], params: SimulationParams) -> pd.DataFrame:
+    """Alternating ``word`` and ``fixation`` rows, the last fixation dropped."""
+    rows = []
+    for k, word in enumerate(words):
+        onset = k * params.trial_duration
+        rows.append((onset, params.word_duration, "word", word))
+        if k < len(words) - 1:
+            rows.append((onset + params.word_duration, params.fixation_duration, "fixation", "+"))
+    events = pd.DataFrame(rows, columns=["onset", "duration", "trial_type", "value"])
+    events["sample"] = np.round(events["onset"] * params.sfreq).astype(int)
+    return events
+
+
+def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
+    """Simulate participant ``index`` (0-based) of a dataset.
+
+    The random stream depends on ``params.seed`` and ``index`` only, so a participant
+    is the same whatever the number of participants.
+
+    Parameters
+    ----------
+    params : SimulationParams
+        The dataset parameters.
+    index : int
+        0-based participant index; the BIDS label is ``index + 1``, zero-padded.
+
+    Returns
+    -------
+    subject : SimulatedSubject
+        Its ``truth`` holds, per channel, ``responsive``, ``gain``, ``lag_ms`` (negative:
+        the brain leads the audio), ``base`` (high-gamma baseline amplitude, uV),
+        ``band_weights`` (mix of :data:`neural.SPEECH_BANDS` envelopes),
+        ``latent_gain`` and ``latent_weights``; per trial ``words``, ``speech_onset``,
+        ``speech_offset`` (seconds from the recording start) and ``latent``.
+    """
+    rng = np.random.default_rng([params.seed, index])
+    label = f"{index + 1:02d}"
+    n_ch = params.n_channels[index]
+    sfreq, audio_sfreq = params.sfreq, params.audio_sfreq
+
+    # --- task: words, cues, speech timing, audio ------------------------------------
+    replace = params.n_words > len(speech.VOCABULARY)
+    words = [str(w) for w in rng.choice(speech.VOCABULARY, params.n_words, replace=replace)]
+    events = _events(words, params)
+    duration = (params.n_words - 1) * params.trial_duration + params.word_duration + TAIL
+    n_samples = int(duration * sfreq)
+    n_audio = int(round(duration * audio_sfreq))
+    cues = np.arange(params.n_words) * params.trial_duration
+
+    speaker = speech.Speaker.random(rng)
+    audio = rng.standard_normal(n_audio) * 8.0 / AUDIO_PEAK  # room noise
+    max_speech = params.word_duration - params.speech_delay[1] - 0.1
+    onsets, offsets = np.zeros(params.n_words), np.zeros(params.n_words)
+    for k, word in enumerate(words):
+        wave = speech.synthesize_word(word, speaker, audio_sfreq, rng, max_speech)
+        wave *= np.exp(rng.normal(0, 0.15))
+        onsets[k] = cues[k] + rng.uniform(*params.speech_delay)
+        first = int(round(onsets[k] * audio_sfreq))
+        audio[first : first + wave.size] += wave[: n_audio - first]
+        offsets[k] = (first + wave.size) / audio_sfreq
+    audio_int16 = np.round(audio / np.max(np.abs(audio)) * AUDIO_PEAK).astype(np.int16)
+
+    stimulus = np.full(n_samples, "", dtype=object)
+    for _, ev in events[events["trial_type"] == "word"].iterrows():
+        stop = ev["sample"] + int(round(params.word_duration * sfreq))
+        stimulus[ev["sample"] : stop] = ev["value"]
+
+    # --- implantation and planted responses -----------------------------------------
+    electrodes = anatomy.implant(n_ch, rng)
+    score = -anatomy.speech_proximity(electrodes) + rng.normal(0, 10, n_ch)
+    responsive = np.zeros(n_ch, bool)
+    responsive[np.argsort(-score)[: params.n_responsive[index]]] = True
+    latent_ch = np.zeros(n_ch, bool)
+    latent_ch[rng.permutation(n_ch)[: params.n_latent_channels[index]]] = True
+
+    base = rng.uniform(3, 12, n_ch)
+    gain = np.where(responsive, rng.uniform(2, 5, n_ch), 0.0)
+    lag_ms = np.where(responsive, rng.integers(*params.lag_range_ms, n_ch, endpoint=True), 0)
+    band_weights = rng.dirichlet(np.full(len(neural.SPEECH_BANDS), 2.0), n_ch)
+    latent_gain = np.where(latent_ch, rng.uniform(0.6, 1.5, n_ch), 0.0)
+    latent_weights = rng.standard_normal((n_ch, params.n_latent_dims))
+    latent_weights /= np.linalg.norm(latent_weights, axis=1, keepdims=True)
+    latent = np.array([word_latent(w, params.n_latent_dims, params.seed) for w in words])
+
+    # --- neural signal ----------------------------------------------------------------
+    drive = neural.speech_drive(audio_int16, audio_sfreq, sfreq, n_samples) @ band_weights.T
+    speech_part = np.column_stack(
+        [neural.shift(drive[:, c], int(round(lag_ms[c] * sfreq / 1000))) for c in range(n_ch)]
+    )
+    latent_part = neural.trial_course(
+        n_samples, sfreq, cues, np.exp(0.5 * latent @ latent_weights.T), *LATENT_WINDOW
+    )
+    amplitude = base * (1 + gain * speech_part + latent_gain * latent_part)
+    ieeg = amplitude * neural.high_gamma_noise(n_samples, n_ch, sfreq, rng)
+    ieeg += rng.uniform(20, 60, n_ch) * neural.pink_noise(n_samples, n_ch, sfreq, rng)
+    ieeg += neural.line_noise(n_samples, n_ch, sfreq, params.line_freq, rng)
+
+    clock_start = float(np.round(rng.uniform(1e6, 1e7), 6))
+    timestamps = clock_start + np.arange(n_samples) / sfreq
+
+    channels = pd.DataFrame(
+        {
+            "name": electrodes["name"],
+            "type": "SEEG",
+            "units": "µV",
+            "low_cutoff": 0.0,
+            "high_cutoff": sfreq / 2,
+            "description": "simulated",
+            "sampling_frequency": sfreq,
+            "status": "good",
+        }
+    )
+    truth = {
+        "subject": label,
+        "channels": electrodes["name"].tolist(),
+        "responsive": responsive.tolist(),
+        "gain": gain.tolist(),
+        "lag_ms": [int(v) for v in lag_ms],
+        "base": base.tolist(),
+        "band_weights": band_weights.tolist(),
+        "speech_bands_hz": [list(b) for b in neural.SPEECH_BANDS],
+        "latent_channel": latent_ch.tolist(),
+        "latent_gain": latent_gain.tolist(),
+        "latent_weights": latent_weights.tolist(),
+        "latent_window_s": list(LATENT_WINDOW),
+        "words": words,
+        "speech_onset": onsets.tolist(),
+        "speech_offset": offsets.tolist(),
+        "latent": latent.tolist(),
+        "speaker": {"f0": speaker.f0, "formant_scale": speaker.formant_scale},
+    }
+    return SimulatedSubject(
+        subject=label,
+        ieeg=ieeg,
+        timestamps=timestamps,
+        audio=audio_int16,
+        stimulus=stimulus,
+        events=events,
+        channels=channels,
+        electrodes=electrodes,
+        truth=truth,
+    )

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny simulated dataset and the parity fixture beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from neurospeech.simulate import SimulationParams, simulate_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NEUROSPEECH_SHARED", REPO.parent / "shared"))
+
+#: Small enough to simulate in about a second, large enough for the statistics tested.
+TINY = SimulationParams(
+    n_subjects=2,
+    n_words=20,
+    n_channels=(8, 10),
+    n_responsive=(4, 5),
+    n_latent_channels=2,
+    seed=7,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_params() -> SimulationParams:
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A simulated dataset written once per test session (treat it as read-only)."""
+    return simulate_dataset(tmp_path_factory.mktemp("tiny") / "bids", TINY, progress=False)
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    """``../shared/parity``: skipped, with the reason, where it is not beside the checkout."""
+    path = SHARED / "parity"
+    if not (path / "swpd-fixture").is_dir():
+        pytest.skip(
+            f"the parity fixture is not at {path} (it sits beside the checkout in CI; set "
+            f"NEUROSPEECH_SHARED to point elsewhere)"
+        )
+    return path

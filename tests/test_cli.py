@@ -1,0 +1,60 @@
+import subprocess
+import sys
+
+from neurospeech.cli import main
+
+
+def test_simulate_command(tmp_path):
+    code = main(
+        [
+            "simulate",
+            str(tmp_path / "ds"),
+            "--n-subjects",
+            "1",
+            "--n-words",
+            "2",
+            "--n-channels",
+            "3",
+            "--n-responsive",
+            "1",
+            "--n-latent-channels",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert (tmp_path / "ds" / "sub-01" / "ieeg").is_dir()
+
+
+def test_bad_parameters_give_a_clear_error_and_status_2(tmp_path, capsys):
+    code = main(
+        [
+            "simulate",
+            str(tmp_path / "ds"),
+            "--n-subjects",
+            "1",
+            "--n-channels",
+            "3",
+            "--n-responsive",
+            "4",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "n_responsive=4 must be between 0 and the 3 channels" in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_unknown_profile(tmp_path, capsys):
+    assert main(["reproduce", "--profile", "smaple", "--project-root", str(tmp_path)]) == 2
+    assert "unknown profile 'smaple'; choose one of sample, swpd" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "neurospeech", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("neurospeech ")

@@ -1,0 +1,50 @@
+import shutil
+
+import pytest
+from conftest import REPO
+
+from neurospeech import pipeline
+
+
+def test_context_defaults_and_environment(monkeypatch, tmp_path):
+    for var in ("NEUROSPEECH_PROFILE", "NEUROSPEECH_BIDS_ROOT", "NEUROSPEECH_PAPER_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    ctx = pipeline.context()
+    assert ctx.profile == "sample" and ctx.simulated
+    assert ctx.bids_root.as_posix() == "data/sample"
+    other = pipeline.Context("swpd", tmp_path / "bids", tmp_path / "paper")
+    for key, value in other.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert pipeline.context() == other
+    monkeypatch.setenv("NEUROSPEECH_PROFILE", "nope")
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        pipeline.context()
+
+
+def test_missing_real_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the real dataset is not installed"):
+        pipeline.reproduce("swpd", tmp_path)
+
+
+def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
+    script = REPO / "analysis" / "01_data_overview.py"
+    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    notebook = pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    assert notebook.exists()
+    table = (ctx.tables / "data_overview.csv").read_text()
+    assert table.splitlines()[0].startswith("participant,channels,shafts,words")
+    assert len(table.splitlines()) == 3
+    figure = (ctx.figures / "data_overview.png").read_bytes()
+    # running it again gives the same bytes
+    shutil.rmtree(ctx.figures)
+    pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    assert (ctx.figures / "data_overview.png").read_bytes() == figure
+
+
+def test_failing_script_names_itself(tmp_path, tiny_dataset):
+    script = tmp_path / "99_broken.py"
+    script.write_text("# %%\nraise ValueError('bad cell')\n")
+    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    with pytest.raises(RuntimeError, match="99_broken.py failed"):
+        pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    assert not (tmp_path / "nb" / "99_broken.ipynb").exists()
