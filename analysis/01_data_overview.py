@@ -75,5 +75,7 @@ for _, ev in first.iterrows():
 ax_time.set(
     yticks=[], xlabel="time (s)", title=f"sub-{subjects[0]}: word cue (orange), fixation (grey)"
 )
+if ctx.simulated:
+    fig.suptitle("SIMULATED sample data (neurospeech.simulate), not recordings", color="C3")
 fig.tight_layout()
 figures.save(fig, ctx.figures / "data_overview")
