@@ -1,9 +1,8 @@
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 
-from neurospeech import audio, highgamma
+from neurospeech import audio, bids, highgamma
 
 ORDER, STEP = 4, 5
 
@@ -36,14 +35,7 @@ def test_reference_features_match_verwoert2022(parity_dir, sub):
     assert _max_rel(spec[:n], np.load(ref / f"sub-{sub}_spec.npy")) <= 1e-9
     expected_words = np.load(ref / f"sub-{sub}_procWords.npy").astype(str)
     np.testing.assert_array_equal(labels[:n], expected_words)
-    channels = pd.read_csv(
-        parity_dir
-        / "swpd-fixture"
-        / f"sub-{sub}"
-        / "ieeg"
-        / f"sub-{sub}_task-wordProduction_channels.tsv",
-        sep="\t",
-    )
+    channels = bids.read_tsv(bids.sidecar(parity_dir / "swpd-fixture", sub, "channels.tsv"))
     np.testing.assert_array_equal(
         highgamma.stacked_names(channels["name"].tolist(), ORDER),
         np.load(ref / f"sub-{sub}_feat_names.npy"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from neurospeech.highgamma import windows
+
 TARGET_SFREQ = 16000
 
 
@@ -58,9 +60,7 @@ def mel_filterbank(n_fft_bins: int, n_mels: int, sfreq: float) -> np.ndarray:
     weights = weights.T
     totals = weights.sum(axis=0)
     totals[totals == 0] = 1.0
-    weights = weights / totals
-    weights[~np.isfinite(weights)] = 0.0
-    return weights
+    return weights / totals
 
 
 def to_int16_16k(audio: np.ndarray, sfreq: float) -> np.ndarray:
@@ -104,16 +104,11 @@ def log_mel(
     spec : ndarray, shape (n_frames, n_mels)
         Natural log of the mel filterbank output plus 1e-7.
     """
-    from neurospeech.highgamma import window_starts
-
     x = to_int16_16k(audio, sfreq).astype(float)
     sr = TARGET_SFREQ
-    length = int(np.floor(window * sr))
-    starts = window_starts(x.shape[0], sr, window, shift)
+    starts, length = windows(x.shape[0], sr, window, shift)
     hann = signal.windows.hann(int(np.floor(window * sr + 1)))[:-1]
     frames = x[starts[:, None] + np.arange(length)[None, :]] * hann
     magnitude = np.abs(np.fft.rfft(frames, axis=1))
     mel = magnitude @ mel_filterbank(magnitude.shape[1], n_mels, sr)
-    out = np.log(mel + 1e-7)
-    out[~np.isfinite(out)] = 0.0
-    return out
+    return np.log(mel + 1e-7)

@@ -58,16 +58,24 @@ def envelope(ieeg: np.ndarray, sfreq: float, *, line_freq: float = 50.0) -> np.n
     return np.abs(signal.hilbert(data, fft.next_fast_len(n), axis=0)[:n])
 
 
-def window_starts(n_samples: int, sfreq: float, window: float, shift: float) -> np.ndarray:
-    """First sample of every analysis window, as the reference code places them."""
+def windows(n_samples: int, sfreq: float, window: float, shift: float) -> tuple[np.ndarray, int]:
+    """Place analysis windows as the reference code does.
+
+    Returns
+    -------
+    starts : ndarray of int, shape (n_windows,)
+        First sample of every window.
+    length : int
+        Samples per window.
+    """
     n_windows = int(np.floor((n_samples - window * sfreq) / (shift * sfreq)))
-    return np.floor(np.arange(n_windows) * shift * sfreq).astype(int)
+    starts = np.floor(np.arange(n_windows) * shift * sfreq).astype(int)
+    return starts, int(np.floor(window * sfreq))
 
 
 def window_means(x: np.ndarray, sfreq: float, window: float = 0.05, shift: float = 0.01):
     """Mean of ``x`` over windows of ``window`` s every ``shift`` s (axis 0)."""
-    starts = window_starts(x.shape[0], sfreq, window, shift)
-    length = int(np.floor(window * sfreq))
+    starts, length = windows(x.shape[0], sfreq, window, shift)
     csum = np.zeros((x.shape[0] + 1, *x.shape[1:]))
     np.cumsum(x, axis=0, out=csum[1:])
     return (csum[starts + length] - csum[starts]) / length
@@ -145,9 +153,8 @@ def window_labels(labels: np.ndarray, sfreq: float, window: float = 0.05, shift:
     """
     labels = np.asarray(labels).astype(str)
     values, codes = np.unique(labels, return_inverse=True)  # sorted: ties go to the smallest
-    starts = window_starts(labels.shape[0], sfreq, window, shift)
-    length = int(np.floor(window * sfreq))
-    windows = codes[starts[:, None] + np.arange(length)[None, :]]
+    starts, length = windows(labels.shape[0], sfreq, window, shift)
+    per_window = codes[starts[:, None] + np.arange(length)[None, :]]
     counts = np.zeros((len(starts), len(values)), dtype=int)
-    np.add.at(counts, (np.repeat(np.arange(len(starts)), length), windows.ravel()), 1)
+    np.add.at(counts, (np.repeat(np.arange(len(starts)), length), per_window.ravel()), 1)
     return values[counts.argmax(axis=1)]
