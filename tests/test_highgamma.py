@@ -1,6 +1,7 @@
 import h5py
 import numpy as np
 import pytest
+from scipy import fftpack, signal
 
 from neurospeech import audio, bids, highgamma
 
@@ -74,10 +75,95 @@ def test_window_labels_majority_ties_to_smallest():
     assert highgamma.window_labels(labels, 100.0, window=0.1, shift=0.1).tolist() == ["a"]
 
 
-def test_sixty_hz_mains_notches_120():
+def test_sixty_hz_mains_notches_120_and_180():
     sections = highgamma._sos(1024.0, 60.0)
-    assert len(sections) == 2  # band-pass + one band-stop at 118-122 Hz
-    from scipy import signal
+    assert len(sections) == 3  # band-pass + band-stops at 118-122 and 178-182 Hz
+    for sos, notch in zip(sections[1:], (120.0, 180.0)):
+        _, h = signal.sosfreqz(sos, worN=[notch, notch - 10], fs=1024.0)
+        assert abs(h[0]) < 1e-3 and abs(h[1]) > 0.99
 
-    w, h = signal.sosfreqz(sections[1], worN=[120.0, 100.0], fs=1024.0)
-    assert abs(h[0]) < 1e-3 and abs(h[1]) > 0.99
+
+def _literal_reference(x, sfreq):
+    """The published extractHG chain, statement by statement (before windowing)."""
+    data = signal.detrend(x, axis=0)
+    for sos in highgamma._sos(sfreq, 50.0):
+        data = signal.sosfiltfilt(sos, data, axis=0)
+    return np.abs(signal.hilbert(data, fftpack.next_fast_len(len(data)), axis=0)[: len(data)])
+
+
+@pytest.mark.parametrize("n", [3000, 3007])  # 3007: fftpack pads to 3072, scipy.fft to 3024
+def test_reference_method_equals_the_literal_chain(n):
+    x = np.random.default_rng(n).standard_normal((n, 11)) * 50 + np.linspace(0, 300, n)[:, None]
+    expected = _literal_reference(x, 1024.0)
+    env = highgamma.envelope(x, 1024.0)
+    assert _max_rel(env, expected) < 1e-12
+    frames = highgamma.extract(x, 1024.0, n_jobs=2)
+    assert _max_rel(frames, highgamma.window_means(expected, 1024.0)) < 1e-12
+
+
+def test_fft_length_is_the_reference_fast_length():
+    for n in range(1000, 5000, 37):
+        assert highgamma._fft_length(n) == fftpack.next_fast_len(n)
+
+
+def _fft_vs_reference(x, sfreq):
+    """Pearson r (worst channel) and max relative error (worst channel), >1 s from the ends."""
+    ref = highgamma.extract(x, sfreq)
+    fast = highgamma.extract(x, sfreq, method="fft")
+    inner = slice(101, -101)  # 10 ms frames; a 50 ms window ends 1 s + 10 ms from the edge
+    ref, fast = ref[inner], fast[inner]
+    r = min(np.corrcoef(ref[:, c], fast[:, c])[0, 1] for c in range(ref.shape[1]))
+    rel = np.max(np.abs(fast - ref).max(axis=0) / np.abs(ref).max(axis=0))
+    return r, rel
+
+
+@pytest.mark.parity
+def test_fft_method_matches_the_reference_away_from_the_edges(parity_dir):
+    ieeg, _, _ = _load(parity_dir / "swpd-fixture", "01")
+    r, rel = _fft_vs_reference(ieeg, 1024.0)
+    assert r >= 0.99999
+    assert rel <= 1e-3
+
+
+def test_fft_method_on_white_noise_with_a_trend_and_offset():
+    rng = np.random.default_rng(3)
+    n = 20 * 1024
+    x = rng.standard_normal((n, 5)) * 20 + 3000 + np.linspace(-500, 800, n)[:, None]
+    r, rel = _fft_vs_reference(x, 1024.0)
+    assert r >= 0.99999
+    assert rel <= 1e-3
+
+
+@pytest.mark.parametrize("method", highgamma.METHODS)
+def test_a_non_finite_channel_stays_in_its_channel(method):
+    x = np.random.default_rng(0).standard_normal((4096, 10))
+    clean = highgamma.extract(x, 1024.0, method=method)
+    x[100, 9] = np.nan
+    frames = highgamma.extract(x, 1024.0, method=method)
+    assert np.isnan(frames[:, 9]).all()
+    np.testing.assert_allclose(frames[:, :9], clean[:, :9], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", highgamma.METHODS)
+def test_extract_is_the_windowed_envelope_and_threads_change_nothing(method):
+    x = np.random.default_rng(1).standard_normal((5000, 19))
+    env = highgamma.envelope(x, 1024.0, method=method)
+    one = highgamma.extract(x, 1024.0, method=method)
+    np.testing.assert_allclose(one, highgamma.window_means(env, 1024.0), rtol=1e-6)
+    np.testing.assert_array_equal(one, highgamma.extract(x, 1024.0, method=method, n_jobs=2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ieeg": np.zeros(100)}, "must be 2-D"),
+        ({"ieeg": np.zeros((0, 4))}, "no data"),
+        ({"method": "mne"}, "method must be one of"),
+        ({"n_jobs": 0}, "n_jobs must be"),
+        ({"ieeg": np.zeros((40, 2))}, "shorter than one"),
+    ],
+)
+def test_extract_rejects_bad_arguments(kwargs, message):
+    args = {"ieeg": np.zeros((2048, 3)), "sfreq": 1024.0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        highgamma.extract(**args)
