@@ -44,3 +44,12 @@ def parity_dir() -> Path:
             f"NEUROSPEECH_SHARED to point elsewhere)"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def realspeech_dir() -> Path:
+    """``../shared/realspeech``: one participant whose audio is real speech."""
+    path = SHARED / "realspeech"
+    if not (path / "swpd").is_dir():
+        pytest.skip(f"the real-speech fixture is not at {path}")
+    return path

@@ -1,3 +1,10 @@
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
 
 from neurospeech import bids
@@ -25,3 +32,259 @@ def test_not_a_bids_dataset(tmp_path):
 def test_missing_sidecar_names_the_participant(tiny_dataset):
     with pytest.raises(FileNotFoundError, match="sub-01 has no photo.tsv"):
         bids.sidecar(tiny_dataset, "01", "photo.tsv")
+
+
+# --- read_recording -------------------------------------------------------------------
+
+NWB = "sub-{s}/ieeg/sub-{s}_task-wordProduction_ieeg.nwb"
+RESOLUTION_UV = 0.09765625  # the NEMAR BrainVision files: int16 codes x this
+
+
+@pytest.fixture
+def dataset_copy(tiny_dataset, tmp_path):
+    """A writable copy of the tiny simulated dataset."""
+    return Path(shutil.copytree(tiny_dataset, tmp_path / "bids"))
+
+
+def _rewrite(path, name, values):
+    """Replace an HDF5 dataset, keeping its attributes."""
+    with h5py.File(path, "r+") as f:
+        attrs = dict(f[name].attrs)
+        del f[name]
+        f.create_dataset(name, data=values)
+        f[name].attrs.update(attrs)
+
+
+def _edit_tsv(path, edit):
+    table = bids.read_tsv(path)
+    edit(table).to_csv(path, sep="\t", index=False, na_rep="n/a")
+
+
+def test_read_recording_matches_the_files(tiny_dataset, tiny_params):
+    rec = bids.read_recording(tiny_dataset, "sub-01")
+    with h5py.File(tiny_dataset / NWB.format(s="01"), "r") as f:
+        np.testing.assert_array_equal(rec.ieeg, f["acquisition/iEEG/data"][:])
+        np.testing.assert_array_equal(rec.audio, f["acquisition/Audio/data"][:])
+    assert rec.ieeg.dtype == np.float64 and rec.ieeg.shape[1] == tiny_params.n_channels[0]
+    assert rec.sfreq == tiny_params.sfreq and rec.audio_sfreq == tiny_params.audio_sfreq
+    assert rec.audio_offset == 0.0 and rec.line_freq == tiny_params.line_freq
+    assert len(rec.words) == tiny_params.n_words and rec.bad_channels == ()
+    assert rec.stimulus.shape == (rec.ieeg.shape[0],)
+    assert set(rec.stimulus) == {""} | set(rec.words["value"])
+    assert rec.ch_names == rec.electrodes["name"].tolist()
+
+
+@pytest.mark.parity
+def test_read_recording_of_the_parity_fixture(parity_dir):
+    rec = bids.read_recording(parity_dir / "swpd-fixture", "02")
+    assert rec.ieeg.shape == (60723, 14) and rec.audio.shape == (2846400,)
+    assert (
+        rec.words["value"].tolist()
+        == np.load(parity_dir / "reference" / "khanday2025" / "sub-02_words.npy")
+        .astype(str)
+        .tolist()
+    )
+
+
+@pytest.mark.parity
+def test_real_speech_word_stored_truncated_is_kept_with_a_warning(realspeech_dir):
+    root = realspeech_dir / "swpd"
+    with pytest.warns(bids.RecordingWarning, match=r"'`s' look truncated .* kept as stored"):
+        rec = bids.read_recording(root, "02")
+    assert "`s" in rec.words["value"].tolist() and len(rec.words) == 100
+
+
+def test_rate_is_robust_to_an_irregular_first_interval(dataset_copy):
+    path = dataset_copy / NWB.format(s="01")
+    with h5py.File(path, "r") as f:
+        stamps = f["acquisition/iEEG/timestamps"][:]
+    stamps[0] -= 0.75  # the stream starts with a gap
+    assert bids.estimate_rate(stamps) == pytest.approx(1024.0, rel=1e-12)
+    _rewrite(path, "acquisition/iEEG/timestamps", stamps)
+    assert bids.read_recording(dataset_copy, "01").sfreq == 1024.0
+
+
+def test_ends_early_drops_unrecorded_words_with_a_warning(dataset_copy):
+    """Participant 10's defect: the recording stops before the last words."""
+    path = dataset_copy / NWB.format(s="01")
+    events_path = bids.sidecar(dataset_copy, "01", "events.tsv")
+    events = bids.read_tsv(events_path)
+    words = events[events["trial_type"] == "word"]
+    end = int(words["sample"].iloc[-3]) - 300  # 3 words never shown while recording
+    for name in (
+        "acquisition/iEEG/data",
+        "acquisition/iEEG/timestamps",
+        "acquisition/Stimulus/data",
+    ):
+        with h5py.File(path, "r") as f:
+            values = f[name][:end]
+        _rewrite(path, name, values)
+    late = events["sample"] >= end
+    events.loc[late, ["onset", "duration", "sample"]] = [end / 1024, 0.0, end]
+    ending = events.index[~late][-1]
+    events.loc[ending, "duration"] = (end - events.loc[ending, "sample"]) / 1024
+    events.to_csv(events_path, sep="\t", index=False)
+    with pytest.warns(bids.RecordingWarning, match=r"last 3 word\(s\) .* 17 word trials remain"):
+        rec = bids.read_recording(dataset_copy, "01")
+    assert len(rec.words) == 17 and rec.events["sample"].max() < end
+
+
+def test_non_finite_channel_is_flagged_not_fatal(dataset_copy):
+    path = dataset_copy / NWB.format(s="02")
+    with h5py.File(path, "r") as f:
+        data = f["acquisition/iEEG/data"][:]
+    data[500:510, 3] = np.nan
+    _rewrite(path, "acquisition/iEEG/data", data)
+    with pytest.warns(bids.RecordingWarning, match="non-finite"):
+        rec = bids.read_recording(dataset_copy, "02")
+    name = rec.channels["name"].iloc[3]
+    assert rec.bad_channels == (name,)
+    assert rec.channels.set_index("name").loc[name, "status"] == "bad"
+    assert (rec.channels["status"] == "bad").sum() == 1
+
+
+def _drop_audio(path):
+    with h5py.File(path, "r+") as f:
+        del f["acquisition/Audio"]
+
+
+def _sfreq_2048(root):
+    meta_path = bids.sidecar(root, "01", "ieeg.json")
+    meta = json.loads(meta_path.read_text())
+    meta["SamplingFrequency"] = 2048
+    meta_path.write_text(json.dumps(meta))
+
+
+def _empty(path):
+    with h5py.File(path, "r") as f:
+        n_channels = f["acquisition/iEEG/data"].shape[1]
+    for name, shape in (("data", (0, n_channels)), ("timestamps", (0,))):
+        _rewrite(path, f"acquisition/iEEG/{name}", np.zeros(shape))
+
+
+def _event_beyond_end(root):
+    def edit(events):
+        events.loc[len(events) - 1, "sample"] += 10**6
+        events.loc[len(events) - 1, "onset"] += 10**6 / 1024
+        return events
+
+    _edit_tsv(bids.sidecar(root, "01", "events.tsv"), edit)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        (lambda r: (r / NWB.format(s="01")).unlink(), FileNotFoundError, "no iEEG recording in"),
+        (lambda r: _drop_audio(r / NWB.format(s="01")), ValueError, "no 'Audio' acquisition"),
+        (
+            lambda r: _edit_tsv(bids.sidecar(r, "01", "channels.tsv"), lambda t: t.iloc[:-1]),
+            ValueError,
+            "channels but sub-01_task-wordProduction_channels.tsv lists",
+        ),
+        (_event_beyond_end, ValueError, "ends beyond the recording"),
+        (_sfreq_2048, ValueError, "timestamps give 1024.000 Hz but ieeg.json declares 2048"),
+        (lambda r: _empty(r / NWB.format(s="01")), ValueError, "holds no samples"),
+        (
+            lambda r: _edit_tsv(
+                bids.sidecar(r, "01", "events.tsv"),
+                lambda t: t.assign(onset=t["onset"] + 0.5),
+            ),
+            ValueError,
+            "disagree",
+        ),
+    ],
+    ids=[
+        "missing-nwb",
+        "missing-acquisition",
+        "channel-count",
+        "event-beyond-end",
+        "declared-rate",
+        "empty",
+        "onset-vs-sample",
+    ],
+)
+def test_bad_input_names_the_file_and_the_problem(dataset_copy, damage, error, message):
+    damage(dataset_copy)
+    with pytest.raises(error, match=message) as info:
+        bids.read_recording(dataset_copy, "01")
+    assert "sub-01" in str(info.value)
+
+
+def _write_brainvision(stem: Path, codes: np.ndarray, channels: list[str]) -> None:
+    """BrainVision int16 files holding ``codes`` x 0.09765625 uV, written byte-exactly."""
+    codes.tofile(stem.with_suffix(".eeg"))
+    lines = [
+        "Brain Vision Data Exchange Header File Version 1.0",
+        "[Common Infos]",
+        "Codepage=UTF-8",
+        f"DataFile={stem.name}.eeg",
+        f"MarkerFile={stem.name}.vmrk",
+        "DataFormat=BINARY",
+        "DataOrientation=MULTIPLEXED",
+        f"NumberOfChannels={len(channels)}",
+        f"SamplingInterval={1e6 / 1024}",
+        "[Binary Infos]",
+        "BinaryFormat=INT_16",
+        "[Channel Infos]",
+        *(f"Ch{i}={name},,{RESOLUTION_UV},µV" for i, name in enumerate(channels, start=1)),
+    ]
+    stem.with_suffix(".vhdr").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    marker = [
+        "Brain Vision Data Exchange Marker File Version 1.0",
+        "[Common Infos]",
+        "Codepage=UTF-8",
+        f"DataFile={stem.name}.eeg",
+        "[Marker Infos]",
+        "Mk1=New Segment,,1,1,0",
+    ]
+    stem.with_suffix(".vmrk").write_text("\n".join(marker) + "\n", encoding="utf-8")
+
+
+def _nemar_layout(src: Path, dst: Path) -> Path:
+    """Write ``src`` as the NEMAR release lays it out (nemarDatasets/nm000371).
+
+    sub-01: BrainVision (int16 x 0.09765625 uV) at the top, NWB only under sourcedata;
+    sub-02: NWB at the top (like the release's sub-06 and sub-09) and under sourcedata.
+    Electrode files lose the task entity.
+    """
+    shutil.copytree(src, dst)
+    nwb = dst / NWB.format(s="01")
+    with h5py.File(nwb, "r") as f:  # the real values are exact multiples of the resolution
+        data = np.round(f["acquisition/iEEG/data"][:] / RESOLUTION_UV) * RESOLUTION_UV
+    _rewrite(nwb, "acquisition/iEEG/data", data)
+    for sub in ("01", "02"):
+        folder = dst / f"sub-{sub}" / "ieeg"
+        for name in ("space-ACPC_electrodes.tsv", "space-ACPC_coordsystem.json"):
+            (folder / f"sub-{sub}_task-wordProduction_{name}").rename(folder / f"sub-{sub}_{name}")
+        original = dst / "sourcedata" / "osf-nrgx6" / "SingleWordProductionDutch-iBIDS"
+        target = original / NWB.format(s=sub)
+        target.parent.mkdir(parents=True)
+        shutil.copy2(dst / NWB.format(s=sub), target)
+    channels = bids.read_tsv(bids.sidecar(dst, "01", "channels.tsv"))["name"].tolist()
+    _write_brainvision(nwb.with_suffix(""), np.round(data / RESOLUTION_UV).astype("<i2"), channels)
+    nwb.unlink()
+    return dst
+
+
+def test_read_recording_in_the_nemar_layout(tiny_dataset, tmp_path):
+    nemar = _nemar_layout(tiny_dataset, tmp_path / "nm000371")
+    assert not (nemar / NWB.format(s="01")).exists()
+    for sub in ("01", "02"):
+        original = bids.read_recording(tiny_dataset, sub)
+        rec = bids.read_recording(nemar, sub)
+        assert rec.source.suffix == (".vhdr" if sub == "01" else ".nwb")
+        with h5py.File(next((nemar / "sourcedata").rglob(f"sub-{sub}_*.nwb")), "r") as f:
+            np.testing.assert_allclose(rec.ieeg, f["acquisition/iEEG/data"][:], rtol=1e-12)
+        assert np.abs(rec.ieeg - original.ieeg).max() <= RESOLUTION_UV / 2
+        np.testing.assert_array_equal(rec.audio, original.audio)
+        np.testing.assert_array_equal(rec.stimulus, original.stimulus)
+        pd.testing.assert_frame_equal(rec.events, original.events)
+        pd.testing.assert_frame_equal(rec.electrodes, original.electrodes)
+        assert (rec.sfreq, rec.audio_sfreq, rec.line_freq) == (1024.0, 48000.0, 50.0)
+
+
+def test_nemar_layout_without_sourcedata_says_where_it_looked(tiny_dataset, tmp_path):
+    nemar = _nemar_layout(tiny_dataset, tmp_path / "nm000371")
+    shutil.rmtree(nemar / "sourcedata")
+    with pytest.raises(FileNotFoundError, match="no NWB file with the Audio and Stimulus"):
+        bids.read_recording(nemar, "01")

@@ -1,11 +1,16 @@
-"""Discovery and sidecar reading for SingleWordProductionDutch-iBIDS-layout datasets."""
+"""Reading SingleWordProductionDutch-iBIDS datasets: discovery, sidecars, recordings."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 
 TASK = "wordProduction"
@@ -81,3 +86,385 @@ def overview(bids_root: str | os.PathLike) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+#: Acquisitions of an SWPD NWB file.
+IEEG, AUDIO, STIMULUS = "iEEG", "Audio", "Stimulus"
+#: Where the NEMAR release (nemarDatasets/nm000371) keeps the original NWB files.
+SOURCEDATA_GLOB = "sourcedata/*/*/sub-{subject}/ieeg/sub-{subject}_*ieeg.nwb"
+#: iEEG formats that mne-bids reads, tried after NWB.
+MNE_BIDS_EXTENSIONS = (".vhdr", ".edf", ".fif", ".set", ".mefd")
+#: Rates may differ from the declared one by clock drift, not by more than this.
+RATE_TOLERANCE = 0.005
+_AUDIO_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
+_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "microvolts": 1.0, "v": 1e6, "volt": 1e6, "volts": 1e6}
+
+
+class RecordingWarning(UserWarning):
+    """A known defect or an oddity of a recording, and what the reader did about it."""
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """One participant's session: sEEG, audio, the word on screen, and the sidecars.
+
+    Attributes
+    ----------
+    subject : str
+        Label without ``sub-``.
+    ieeg : ndarray, shape (n_samples, n_channels)
+        Voltage in microvolts, float64, in the order of ``channels``.
+    sfreq : float
+        iEEG sampling rate (Hz), as declared in ``ieeg.json`` and checked on the data.
+    audio : ndarray, shape (n_audio_samples,)
+        Microphone signal as stored (float64).
+    audio_sfreq : float
+        Audio sampling rate (Hz).
+    audio_offset : float
+        Start of the audio minus start of the iEEG, in seconds.
+    stimulus : ndarray of str, shape (n_samples,)
+        The word on screen at every iEEG sample (``''`` otherwise).
+    events : DataFrame
+        ``events.tsv`` without the rows the reader dropped (see the warnings).
+    channels, electrodes : DataFrame
+        ``channels.tsv`` (``status`` set to ``bad`` for channels with non-finite
+        samples) and ``space-ACPC_electrodes.tsv``.
+    line_freq : float
+        Mains frequency from ``ieeg.json`` (``PowerLineFrequency``).
+    bad_channels : tuple of str
+        Channels with non-finite samples.
+    source : Path
+        The file the iEEG was read from.
+    """
+
+    subject: str
+    ieeg: np.ndarray
+    sfreq: float
+    audio: np.ndarray
+    audio_sfreq: float
+    audio_offset: float
+    stimulus: np.ndarray
+    events: pd.DataFrame
+    channels: pd.DataFrame
+    electrodes: pd.DataFrame
+    line_freq: float
+    bad_channels: tuple[str, ...]
+    source: Path
+
+    @property
+    def words(self) -> pd.DataFrame:
+        """The ``word`` rows of :attr:`events` (one per trial)."""
+        return self.events[self.events["trial_type"] == "word"].reset_index(drop=True)
+
+    @property
+    def ch_names(self) -> list[str]:
+        """Channel names, in column order of :attr:`ieeg`."""
+        return self.channels["name"].tolist()
+
+    @property
+    def duration(self) -> float:
+        """Length of the iEEG in seconds."""
+        return self.ieeg.shape[0] / self.sfreq
+
+
+def estimate_rate(timestamps: np.ndarray) -> float:
+    """Estimate a sampling rate (Hz) from sample times, robust to irregular intervals.
+
+    Intervals further than half the median interval from the median (e.g. an
+    irregular first interval when a stream starts) are left out; the rate is the
+    number of regular intervals over their total duration.
+    """
+    steps = np.diff(np.asarray(timestamps, dtype=float))
+    if steps.size == 0:
+        raise ValueError("at least two timestamps are needed to estimate a rate")
+    typical = np.median(steps)
+    if not typical > 0:
+        raise ValueError("the timestamps do not increase")
+    regular = np.abs(steps - typical) <= 0.5 * typical
+    return float(regular.sum() / steps[regular].sum())
+
+
+def _acquisition(nwb: h5py.File, name: str, path: Path) -> h5py.Group:
+    group = nwb.get(f"acquisition/{name}")
+    if group is None or "data" not in group:
+        present = sorted(nwb.get("acquisition", {}).keys())
+        raise ValueError(
+            f"{path}: no '{name}' acquisition (it has: {', '.join(present) or 'none'})"
+        )
+    return group
+
+
+def _series_timing(group: h5py.Group) -> tuple[float, float | None, np.ndarray | None]:
+    """Start time, stored rate (or None) and timestamps (or None) of an NWB TimeSeries."""
+    if "timestamps" in group:
+        stamps = group["timestamps"][:]
+        return (float(stamps[0]) if stamps.size else 0.0), None, stamps
+    start = group["starting_time"]
+    return float(start[()]), float(start.attrs["rate"]), None
+
+
+def _microvolt_scale(group: h5py.Group, path: Path) -> float:
+    attrs = group["data"].attrs
+    unit = str(attrs.get("unit", "uV")).strip().lower()
+    if unit not in _MICROVOLTS:
+        raise ValueError(f"{path}: iEEG unit {unit!r} is not a voltage unit")
+    return _MICROVOLTS[unit] * float(attrs.get("conversion", 1.0))
+
+
+def _check_rate(measured: float, declared: float, what: str) -> None:
+    if abs(measured - declared) > RATE_TOLERANCE * declared:
+        raise ValueError(
+            f"{what} give {measured:.3f} Hz but ieeg.json declares {declared:g} Hz "
+            f"(SamplingFrequency)"
+        )
+
+
+def _audio_rate(group: h5py.Group, path: Path) -> tuple[float, float]:
+    """Audio start time and rate; a rate from timestamps snaps to a standard audio rate."""
+    start, rate, stamps = _series_timing(group)
+    if rate is None:
+        rate = estimate_rate(stamps)
+        nearest = min(_AUDIO_RATES, key=lambda r: abs(r - rate))
+        if abs(nearest - rate) <= RATE_TOLERANCE * nearest:
+            rate = float(nearest)
+    if not rate > 0:
+        raise ValueError(f"{path}: the Audio acquisition has a non-positive rate {rate}")
+    return start, rate
+
+
+def _find_ieeg(folder: Path, subject: str) -> Path:
+    """Find the participant's iEEG file: NWB first, then the formats mne-bids reads."""
+    for ext in (".nwb", *MNE_BIDS_EXTENSIONS):
+        found = sorted(folder.glob(f"sub-{subject}_*ieeg{ext}"))
+        if found:
+            return found[0]
+    raise FileNotFoundError(
+        f"sub-{subject} has no iEEG recording in {folder} (looked for *_ieeg.nwb and "
+        f"*_ieeg{{{','.join(MNE_BIDS_EXTENSIONS)}}})"
+    )
+
+
+def _find_source_nwb(root: Path, subject: str) -> Path:
+    """Find the original NWB file with Audio and Stimulus in the NEMAR layout."""
+    pattern = SOURCEDATA_GLOB.format(subject=subject)
+    found = sorted(root.glob(pattern))
+    if not found:
+        raise FileNotFoundError(
+            f"sub-{subject}: the iEEG is not NWB, and no NWB file with the Audio and "
+            f"Stimulus streams is under {root / 'sourcedata'} ({pattern})"
+        )
+    return found[0]
+
+
+def _read_with_mne_bids(path: Path, subject: str) -> tuple[np.ndarray, float, list[str]]:
+    """Read samples x channels in microvolts, the rate and channel names (mne-bids)."""
+    from mne_bids import BIDSPath, get_bids_path_from_fname, read_raw_bids
+
+    bids_path = get_bids_path_from_fname(path)
+    bids_path = BIDSPath(
+        root=path.parents[2],
+        subject=subject,
+        task=bids_path.task,
+        datatype="ieeg",
+        suffix="ieeg",
+        extension=path.suffix,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sidecar remarks; the checks below are ours
+        raw = read_raw_bids(bids_path, verbose="error")
+    data = raw.get_data(units="uV").T
+    return np.ascontiguousarray(data), float(raw.info["sfreq"]), list(raw.ch_names)
+
+
+def _check_events(
+    events: pd.DataFrame, path: Path, n_samples: int, sfreq: float, stimulus: np.ndarray
+) -> pd.DataFrame:
+    """Check ``events.tsv`` against the data; drop the rows of words never recorded."""
+    missing = {"onset", "duration", "trial_type", "value", "sample"} - set(events.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    events = events.copy()
+    events["value"] = events["value"].astype(str)
+    off = np.abs(events["onset"].to_numpy() * sfreq - events["sample"].to_numpy()) > 1.0
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"{path}: row {row + 1} has onset {events['onset'].iloc[row]} s but sample "
+            f"{events['sample'].iloc[row]} (at {sfreq:g} Hz the two disagree)"
+        )
+    unrecorded = (events["duration"] == 0) & (events["sample"] >= n_samples - 1)
+    if unrecorded.any():
+        lost = events.loc[unrecorded & (events["trial_type"] == "word"), "value"].tolist()
+        events = events[~unrecorded].reset_index(drop=True)
+        kept = int((events["trial_type"] == "word").sum())
+        warnings.warn(
+            f"{path.name}: the recording ends at {n_samples / sfreq:.2f} s, before the last "
+            f"{len(lost)} word(s) ({', '.join(lost)}); their rows have zero duration and "
+            f"are dropped: {kept} word trials remain",
+            RecordingWarning,
+            stacklevel=3,
+        )
+    end = events["sample"] + np.round(events["duration"] * sfreq)
+    beyond = (events["sample"] >= n_samples) | (end > n_samples + 1)
+    if beyond.any():
+        row = int(np.flatnonzero(beyond)[0])
+        raise ValueError(
+            f"{path}: row {row + 1} ({events['trial_type'].iloc[row]} "
+            f"{events['value'].iloc[row]!r} at sample {events['sample'].iloc[row]}) ends "
+            f"beyond the recording ({n_samples} samples, {n_samples / sfreq:.2f} s)"
+        )
+    words = events[events["trial_type"] == "word"]
+    odd = sorted({w for w in words["value"] if not re.fullmatch(r"\w+", w)})
+    if odd:
+        warnings.warn(
+            f"{path.name}: word(s) {', '.join(map(repr, odd))} look truncated or contain "
+            f"characters other than letters; kept as stored",
+            RecordingWarning,
+            stacklevel=3,
+        )
+    on_screen = stimulus[np.minimum(words["sample"].to_numpy(), n_samples - 1)]
+    mismatched = on_screen != words["value"].to_numpy()
+    if mismatched.any():
+        warnings.warn(
+            f"{path.name}: {int(mismatched.sum())} of {len(words)} words differ from the "
+            f"Stimulus stream at their sample (first: {words['value'].iloc[mismatched.argmax()]!r} "
+            f"vs {on_screen[mismatched.argmax()]!r})",
+            RecordingWarning,
+            stacklevel=3,
+        )
+    return events
+
+
+def _flag_non_finite(
+    ieeg: np.ndarray, channels: pd.DataFrame, path: Path
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    bad = ~np.isfinite(ieeg).all(axis=0)
+    if not bad.any():
+        return channels, ()
+    names = tuple(channels["name"][bad])
+    channels = channels.copy()
+    channels["status"] = np.where(bad, "bad", channels.get("status", "good"))
+    channels["status_description"] = np.where(
+        bad, "non-finite samples", channels.get("status_description", "n/a")
+    )
+    warnings.warn(
+        f"{path.name}: channel(s) {', '.join(names)} hold non-finite samples; flagged bad "
+        f"in Recording.channels and Recording.bad_channels",
+        RecordingWarning,
+        stacklevel=3,
+    )
+    return channels, names
+
+
+def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
+    """Read one participant of SingleWordProductionDutch-iBIDS (either release).
+
+    Two layouts are read:
+
+    - the original release (OSF nrgx6): ``sub-XX/ieeg/sub-XX_task-wordProduction_ieeg.nwb``
+      holds ``iEEG`` (microvolts, timestamps), ``Audio`` and ``Stimulus``;
+    - the NEMAR release (nm000371): the iEEG is BrainVision (read with mne-bids) for most
+      participants and NWB for others; ``Audio`` and ``Stimulus`` come from the original
+      NWB file under ``sourcedata/osf-nrgx6/``.
+
+    Electrode files may carry the ``task`` entity or not.
+
+    Parameters
+    ----------
+    bids_root : path-like
+        The dataset root.
+    subject : str
+        Participant label, with or without ``sub-``.
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    FileNotFoundError
+        A file the recording needs is missing (the message names it).
+    ValueError
+        The files disagree with each other or with themselves: a missing acquisition,
+        channel counts that differ between the data and ``channels.tsv``, a sampling
+        rate other than the declared one, events beyond the end of the recording,
+        onsets that disagree with samples, an empty recording.
+
+    Warns
+    -----
+    RecordingWarning
+        For the known defects of the real data, with what was done: words recorded
+        after the end of the recording (participant 10: 5 words, 95 trials remain) are
+        dropped; words stored truncated (e.g. ```s``) are kept as stored; channels with
+        non-finite samples are flagged bad.
+    """
+    root = Path(bids_root)
+    subject = subject.removeprefix("sub-")
+    folder = root / f"sub-{subject}" / "ieeg"
+    meta_path = sidecar(root, subject, "ieeg.json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    declared = float(meta["SamplingFrequency"])
+    line_freq = meta.get("PowerLineFrequency", "n/a")
+    line_freq = 50.0 if line_freq in ("n/a", None) else float(line_freq)
+    channels_path = sidecar(root, subject, "channels.tsv")
+    channels = read_tsv(channels_path)
+    events_path = sidecar(root, subject, "events.tsv")
+    electrodes = read_tsv(sidecar(root, subject, "space-ACPC_electrodes.tsv"))
+
+    source = _find_ieeg(folder, subject)
+    if source.suffix == ".nwb":
+        streams = source
+        with h5py.File(source, "r") as nwb:
+            group = _acquisition(nwb, IEEG, source)
+            ieeg = group["data"][:].astype(float) * _microvolt_scale(group, source)
+        names = None
+    else:
+        streams = _find_source_nwb(root, subject)
+        ieeg, rate, names = _read_with_mne_bids(source, subject)
+        _check_rate(rate, declared, f"{source}: the BrainVision header and data")
+    with h5py.File(streams, "r") as nwb:
+        ieeg_group = _acquisition(nwb, IEEG, streams)
+        ieeg_start, stored_rate, stamps = _series_timing(ieeg_group)
+        n_stored = ieeg_group["data"].shape[0]
+        audio_group = _acquisition(nwb, AUDIO, streams)
+        audio = audio_group["data"][:].astype(float)
+        audio_start, audio_sfreq = _audio_rate(audio_group, streams)
+        stimulus = _acquisition(nwb, STIMULUS, streams)["data"][:].astype(str)
+
+    if ieeg.ndim != 2 or ieeg.shape[0] == 0:
+        raise ValueError(f"{source}: the iEEG holds no samples (shape {ieeg.shape})")
+    n_samples = ieeg.shape[0]
+    if n_stored != n_samples:
+        raise ValueError(
+            f"{source} has {n_samples} samples but the iEEG in {streams} has {n_stored}"
+        )
+    if ieeg.shape[1] != len(channels):
+        raise ValueError(
+            f"{source} has {ieeg.shape[1]} channels but {channels_path.name} lists {len(channels)}"
+        )
+    if names is not None and names != channels["name"].tolist():
+        raise ValueError(f"{source}: channel names differ from {channels_path.name}")
+    if n_samples > 1:
+        measured = stored_rate if stamps is None else estimate_rate(stamps)
+        _check_rate(measured, declared, f"{streams}: the iEEG timestamps")
+    if len(stimulus) != n_samples:
+        raise ValueError(
+            f"{streams}: the Stimulus stream has {len(stimulus)} samples, the iEEG {n_samples}"
+        )
+    events = _check_events(read_tsv(events_path), events_path, n_samples, declared, stimulus)
+    channels, bad = _flag_non_finite(ieeg, channels, source)
+    return Recording(
+        subject=subject,
+        ieeg=ieeg,
+        sfreq=declared,
+        audio=audio,
+        audio_sfreq=audio_sfreq,
+        audio_offset=audio_start - ieeg_start,
+        stimulus=stimulus,
+        events=events,
+        channels=channels,
+        electrodes=electrodes,
+        line_freq=line_freq,
+        bad_channels=bad,
+        source=source,
+    )

@@ -44,7 +44,7 @@ def _sos(sfreq: float, line_freq: float) -> list[np.ndarray]:
 
 
 def _fft_length(n_samples: int) -> int:
-    """The reference pads the Hilbert FFT to ``scipy.fftpack.next_fast_len`` (5-smooth)."""
+    """Pad like the reference's Hilbert FFT: ``scipy.fftpack.next_fast_len`` (5-smooth)."""
     return fft.next_fast_len(n_samples, real=True)
 
 
@@ -85,7 +85,7 @@ def _magnitude(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
 
 
 def _reference_chain(sfreq: float, line_freq: float, data: np.ndarray):
-    """The reference chain: detrend, three ``sosfiltfilt``, Hilbert (channels x samples)."""
+    """Build the reference chain: detrend, three ``sosfiltfilt``, Hilbert envelope."""
     sections = _sos(sfreq, line_freq)
     n_samples = data.shape[0]
     n_fft = _fft_length(n_samples)
@@ -161,7 +161,9 @@ def _fft_chain(sfreq: float, line_freq: float, data: np.ndarray):
         span = edge + settle
         ends = []
         for rows in (slice(0, span), slice(n_samples - span, n_samples)):
-            segment = data[rows, channels] - means[:, channels] - ramp[rows, None] * slopes[:, channels]
+            segment = (
+                data[rows, channels] - means[:, channels] - ramp[rows, None] * slopes[:, channels]
+            )
             for sos in sections:
                 segment = signal.sosfiltfilt(sos, segment, axis=0)
             ends.append(segment)
