@@ -256,19 +256,11 @@ def _find_source_nwb(root: Path, subject: str) -> Path:
     return found[0]
 
 
-def _read_with_mne_bids(path: Path, subject: str) -> tuple[np.ndarray, float, list[str]]:
+def _read_with_mne_bids(path: Path) -> tuple[np.ndarray, float, list[str]]:
     """Read samples x channels in microvolts, the rate and channel names (mne-bids)."""
-    from mne_bids import BIDSPath, get_bids_path_from_fname, read_raw_bids
+    from mne_bids import get_bids_path_from_fname, read_raw_bids
 
-    bids_path = get_bids_path_from_fname(path)
-    bids_path = BIDSPath(
-        root=path.parents[2],
-        subject=subject,
-        task=bids_path.task,
-        datatype="ieeg",
-        suffix="ieeg",
-        extension=path.suffix,
-    )
+    bids_path = get_bids_path_from_fname(path).update(root=path.parents[2], datatype="ieeg")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sidecar remarks; the checks below are ours
         raw = read_raw_bids(bids_path, verbose="error")
@@ -412,18 +404,17 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
     electrodes = read_tsv(sidecar(root, subject, "space-ACPC_electrodes.tsv"))
 
     source = _find_ieeg(folder, subject)
+    names = None
     if source.suffix == ".nwb":
         streams = source
-        with h5py.File(source, "r") as nwb:
-            group = _acquisition(nwb, IEEG, source)
-            ieeg = group["data"][:].astype(float) * _microvolt_scale(group, source)
-        names = None
     else:
         streams = _find_source_nwb(root, subject)
-        ieeg, rate, names = _read_with_mne_bids(source, subject)
+        ieeg, rate, names = _read_with_mne_bids(source)
         _check_rate(rate, declared, f"{source}: the BrainVision header and data")
     with h5py.File(streams, "r") as nwb:
         ieeg_group = _acquisition(nwb, IEEG, streams)
+        if streams == source:
+            ieeg = ieeg_group["data"][:].astype(float) * _microvolt_scale(ieeg_group, source)
         ieeg_start, stored_rate, stamps = _series_timing(ieeg_group)
         n_stored = ieeg_group["data"].shape[0]
         audio_group = _acquisition(nwb, AUDIO, streams)

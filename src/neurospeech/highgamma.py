@@ -48,17 +48,22 @@ def _fft_length(n_samples: int) -> int:
     return fft.next_fast_len(n_samples, real=True)
 
 
-def _detrend(chunk: np.ndarray) -> np.ndarray:
-    """Remove the least-squares line from each row of ``chunk`` (channels x samples).
+def _line_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares line through each column of ``x`` (samples x channels).
 
-    The closed form of ``scipy.signal.detrend(type="linear")``, without its
-    least-squares solver.
+    Returns the centred sample index, and each column's mean and slope: the line is
+    ``mean + slope * ramp``, what ``scipy.signal.detrend(type="linear")`` removes.
     """
-    t = np.arange(chunk.shape[1], dtype=float)
-    t -= t.mean()
-    slope = (chunk @ t) / (t @ t)
-    out = chunk - chunk.mean(axis=1, keepdims=True)
-    out -= slope[:, None] * t
+    ramp = np.arange(x.shape[0], dtype=float)
+    ramp -= ramp.mean()
+    return ramp, x.mean(axis=0), (ramp @ x) / (ramp @ ramp)
+
+
+def _detrend(chunk: np.ndarray) -> np.ndarray:
+    """Remove the least-squares line from each row of ``chunk`` (channels x samples)."""
+    ramp, mean, slope = _line_fit(chunk.T)
+    out = chunk - mean[:, None]
+    out -= slope[:, None] * ramp
     return out
 
 
@@ -91,7 +96,7 @@ def _reference_chain(sfreq: float, line_freq: float, data: np.ndarray):
     n_fft = _fft_length(n_samples)
 
     def run(channels: slice) -> np.ndarray:
-        filtered = _detrend(np.ascontiguousarray(data[:, channels].T, dtype=float))
+        filtered = _detrend(np.ascontiguousarray(data[:, channels].T))
         for sos in sections:
             filtered = signal.sosfiltfilt(sos, filtered, axis=-1)
         imag = _quadrature(fft.rfft(filtered, n_fft, axis=-1), n_fft)[:, :n_samples]
@@ -144,13 +149,11 @@ def _fft_chain(sfreq: float, line_freq: float, data: np.ndarray):
     sections = _sos(sfreq, line_freq)
     n_fft = _fft_length(n_samples)
     power = _power_response(sections, fft.rfftfreq(n_fft, 1.0 / sfreq), sfreq)
-    ramp = np.arange(n_samples, dtype=float)
-    ramp -= ramp.mean()
+    ramp, means, slopes = _line_fit(data)
+    means, slopes = means[None, :], slopes[None, :]
     constant_spectrum = (fft.rfft(np.ones(n_samples), n_fft) * power).astype(np.complex64)[:, None]
     ramp_spectrum = (fft.rfft(ramp, n_fft) * power).astype(np.complex64)[:, None]
     power = power.astype(np.float32)[:, None]
-    means = data.mean(axis=0)[None, :]
-    slopes = ((ramp @ data) / (ramp @ ramp))[None, :]
     # Around the wrap point: the last `reach` samples, the FFT padding, the first `reach`.
     around = np.r_[n_samples - reach : n_fft, 0:reach]
     head = slice(len(around) - reach, len(around) - reach + edge)
