@@ -53,6 +53,18 @@ def test_reference_features_match_on_real_speech(realspeech_dir):
     np.testing.assert_array_equal(labels[:n], np.load(ref / "sub-02_procWords.npy").astype(str))
 
 
+@pytest.mark.parametrize("sfreq", [1024.0, 1000.0])
+def test_window_means_equal_the_reference_window_loop(sfreq):
+    x = np.random.default_rng(1).standard_normal((3001, 3)) + 100.0
+    frames = highgamma.window_means(x, sfreq)
+    n_windows = int(np.floor((x.shape[0] - 0.05 * sfreq) / (0.01 * sfreq)))
+    assert frames.shape == (n_windows, 3)
+    for win in range(n_windows):
+        start = int(np.floor(win * 0.01 * sfreq))
+        stop = int(np.floor(start + 0.05 * sfreq))
+        np.testing.assert_allclose(frames[win], x[start:stop].mean(axis=0), rtol=1e-13)
+
+
 def test_stack_matches_a_loop_and_rejects_short_input():
     frames = np.random.default_rng(0).standard_normal((60, 3))
     stacked = highgamma.stack(frames, order=2, step=3)
