@@ -18,7 +18,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from neurospeech import _io, bids, figures, pipeline
+from neurospeech import bids, figures, pipeline
 
 ctx = pipeline.context()
 figures.apply_style()
@@ -31,15 +31,12 @@ if ctx.simulated:
 
 # %%
 table = bids.overview(ctx.bids_root)
-_io.write_text(ctx.tables / "data_overview.csv", table.to_csv(index=False))
-_io.write_text(
-    ctx.tables / "data_overview.tex",
-    table.to_latex(
-        index=False,
-        float_format="%.1f",
-        caption="Participants and recordings.",
-        label="tab:data-overview",
-    ),
+figures.save_table(
+    table,
+    ctx.tables / "data_overview",
+    caption="Participants and recordings.",
+    label="tab:data-overview",
+    float_format="%.1f",
 )
 table  # noqa: B018 (shown in the notebook)
 

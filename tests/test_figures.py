@@ -1,5 +1,6 @@
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from neurospeech import figures
 
@@ -18,3 +19,14 @@ def test_figures_are_byte_for_byte_reproducible(tmp_path):
         assert a.read_bytes() == b.read_bytes()
     svg = first[0].read_text()
     assert "<dc:date>" not in svg and "Matplotlib v" not in svg
+
+
+def test_tables_are_written_as_csv_and_latex(tmp_path):
+    table = pd.DataFrame({"participant": ["sub-01", "sub-02"], "mean_r": [0.51519, 0.6]})
+    csv_only = figures.save_table(table, tmp_path / "scores")
+    assert csv_only == [tmp_path / "scores.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(csv_only[0]), table)
+    paths = figures.save_table(table, tmp_path / "scores", caption="Scores.", label="tab:s")
+    assert [p.name for p in paths] == ["scores.csv", "scores.tex"]
+    latex = paths[1].read_text()
+    assert "\\caption{Scores.}" in latex and "\\label{tab:s}" in latex and "0.515" in latex

@@ -1,5 +1,6 @@
 import shutil
 
+import pandas as pd
 import pytest
 from conftest import REPO
 
@@ -39,6 +40,28 @@ def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
     shutil.rmtree(ctx.figures)
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert (ctx.figures / "data_overview.png").read_bytes() == figure
+
+
+def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
+    script = REPO / "analysis" / "02_decoding_baseline.py"
+    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    summary = pd.read_csv(ctx.tables / "decoding_summary.csv")
+    assert list(summary["participant"]) == [f"sub-{s}" for s in tiny_params.subjects]
+    assert (
+        summary["mean_r"] > summary[["chance_p95_published", "chance_p95_decoder"]].max(axis=1)
+    ).all()
+    assert len(pd.read_csv(ctx.tables / "decoding_r.csv")) == len(summary) * 10 * 23
+    sounds = sorted(p.name for p in ctx.audio.iterdir())
+    assert sounds == [
+        f"sub-{s}_{kind}_griffinlim.wav"
+        for s in tiny_params.subjects
+        for kind in ("original", "reconstructed")
+    ]
+    for name in ("decoding_r", "decoding_example"):
+        assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+    notebook = (tmp_path / "nb" / "02_decoding_baseline.ipynb").read_text()
+    assert notebook.count("<audio") == 2  # the two players of the example
 
 
 def test_failing_script_names_itself(tmp_path, tiny_dataset):

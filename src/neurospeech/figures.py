@@ -1,4 +1,4 @@
-"""One figure style and deterministic figure files."""
+"""One figure style, and deterministic figure and table files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -49,4 +50,30 @@ def save(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ...] = ("
             fig.savefig(tmp, format=fmt, metadata=metadata)
         written.append(out)
     plt.close(fig)
+    return written
+
+
+def save_table(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    caption: str | None = None,
+    label: str | None = None,
+    float_format: str = "%.3f",
+) -> list[Path]:
+    """Save ``table`` as CSV and, given a caption, as a LaTeX table.
+
+    ``path`` gets the suffix ``.csv`` (full precision) and ``.tex`` (for the manuscript,
+    numbers formatted with ``float_format``); each file is written atomically.
+
+    Returns
+    -------
+    paths : list of Path
+        The files written.
+    """
+    path = Path(path)
+    written = [_io.write_text(path.with_suffix(".csv"), table.to_csv(index=False))]
+    if caption is not None:
+        latex = table.to_latex(index=False, float_format=float_format, caption=caption, label=label)
+        written.append(_io.write_text(path.with_suffix(".tex"), latex))
     return written

@@ -38,7 +38,8 @@ class Context:
     bids_root : Path
         The BIDS dataset.
     paper_dir : Path
-        ``paper/``; figures go to ``paper_dir / "figures"``, tables to ``paper_dir / "tables"``.
+        ``paper/``; figures go to ``paper_dir / "figures"``, tables to ``paper_dir / "tables"``,
+        sound files to ``paper_dir / "audio"``.
     """
 
     profile: str
@@ -54,6 +55,11 @@ class Context:
     def tables(self) -> Path:
         """Folder of the generated tables."""
         return self.paper_dir / "tables"
+
+    @property
+    def audio(self) -> Path:
+        """Folder of the generated sound files."""
+        return self.paper_dir / "audio"
 
     @property
     def simulated(self) -> bool:

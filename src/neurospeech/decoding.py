@@ -1,0 +1,311 @@
+"""Decoding the spoken log-mel spectrogram from high-gamma: the SWPD baseline.
+
+The published baseline (Verwoert et al. 2022, ``reconstruction_minimal.py``): high-gamma
+features stacked over +-4 frames (step 5) predict the 23-bin log-mel spectrogram of the
+participant's own speech with contiguous 10-fold cross-validation; in each fold the
+features are z-scored with the training statistics, projected on the first 50 principal
+components of the training fold and mapped to the spectrogram by ordinary least squares.
+Each fold is scored by the Pearson r of every mel bin, and chance by correlating the
+spectrogram with circular shifts of itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import KFold
+
+from neurospeech import audio, highgamma
+from neurospeech.bids import Recording, RecordingWarning
+
+
+def reference_features(
+    recording: Recording,
+    *,
+    order: int = 4,
+    step: int = 5,
+    window: float = 0.05,
+    shift: float = 0.01,
+    method: str = "reference",
+    n_jobs: int | None = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features and targets of the published decoding pipeline (``extract_features.py``).
+
+    High-gamma frames (:func:`neurospeech.highgamma.extract`, notches at the recording's
+    mains harmonics) stacked with their neighbours (:func:`neurospeech.highgamma.stack`);
+    the log-mel spectrogram of the audio (:func:`neurospeech.audio.log_mel`) and the word
+    on screen per frame (:func:`neurospeech.highgamma.window_labels`), both cut by
+    ``order * step`` frames at each end to line up with the stacked frames; finally all
+    three cut to the shorter of the two frame counts (window rounding can differ by one).
+    The reference leaves the word labels uncut in that last step; here they are cut too,
+    so the three arrays always have one row per frame.
+
+    Channels flagged in ``recording.bad_channels`` (non-finite samples) are left out,
+    with a :class:`~neurospeech.bids.RecordingWarning`; the reference has no such step
+    (it would fail). The column names of the result are then
+    ``highgamma.stacked_names(kept_channels, order)``.
+
+    Parameters
+    ----------
+    recording : Recording
+        From :func:`neurospeech.bids.read_recording`.
+    order, step : int
+        Stacking: ``order`` neighbours on each side, ``step`` frames apart.
+    window, shift : float
+        Frame length and hop in seconds.
+    method, n_jobs
+        See :func:`neurospeech.highgamma.envelope`.
+
+    Returns
+    -------
+    stacked_hg : ndarray, shape (n_frames, (2 * order + 1) * n_channels)
+    log_mel : ndarray, shape (n_frames, 23)
+    words : ndarray of str, shape (n_frames,)
+        The word on screen (``''`` between words).
+    """
+    keep = [i for i, name in enumerate(recording.ch_names) if name not in recording.bad_channels]
+    if len(keep) < len(recording.ch_names):
+        warnings.warn(
+            f"sub-{recording.subject}: channels {', '.join(recording.bad_channels)} have "
+            f"non-finite samples and are left out of the decoding features",
+            RecordingWarning,
+            stacklevel=2,
+        )
+    frames = highgamma.extract(
+        recording.ieeg[:, keep],
+        recording.sfreq,
+        window,
+        shift,
+        line_freq=recording.line_freq,
+        method=method,
+        n_jobs=n_jobs,
+    )
+    stacked = highgamma.stack(frames, order, step)
+    trim = order * step
+    spec = audio.log_mel(recording.audio, recording.audio_sfreq, window, shift)
+    words = highgamma.window_labels(recording.stimulus, recording.sfreq, window, shift)
+    spec, words = spec[trim : len(spec) - trim], words[trim : len(words) - trim]
+    n_frames = min(len(stacked), len(spec))
+    return stacked[:n_frames], spec[:n_frames], words[:n_frames]
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """Out-of-fold spectrogram reconstruction and its scores.
+
+    Attributes
+    ----------
+    r : ndarray, shape (n_folds, n_bins)
+        Pearson r between the true and the reconstructed spectrogram, per test fold and
+        mel bin.
+    predicted : ndarray, shape (n_frames, n_bins)
+        The reconstructed spectrogram, each frame predicted by the model of the fold that
+        held it out.
+    explained_variance : ndarray, shape (n_folds,)
+        Fraction of the training features' variance in the principal components used.
+    fold : ndarray of int, shape (n_frames,)
+        The test fold of each frame.
+    """
+
+    r: np.ndarray
+    predicted: np.ndarray
+    explained_variance: np.ndarray
+    fold: np.ndarray
+
+    @property
+    def mean_r(self) -> float:
+        """Mean r over folds and mel bins: the score the dataset paper reports."""
+        return float(np.mean(self.r))
+
+
+def _check_decoding_input(
+    stacked_hg: np.ndarray, log_mel: np.ndarray, n_folds: int, n_components: int
+) -> tuple[np.ndarray, np.ndarray]:
+    features = np.asarray(stacked_hg, dtype=float)
+    target = np.asarray(log_mel, dtype=float)
+    if features.ndim != 2 or target.ndim != 2:
+        raise ValueError(
+            f"stacked_hg and log_mel must be 2-D (frames x features, frames x bins), got "
+            f"shapes {features.shape} and {target.shape}"
+        )
+    if len(features) != len(target):
+        raise ValueError(
+            f"stacked_hg has {len(features)} frames but log_mel has {len(target)}: they must "
+            f"be aligned frame by frame (see reference_features)"
+        )
+    if n_folds < 2 or len(features) < n_folds:
+        raise ValueError(
+            f"{len(features)} frames cannot be split into {n_folds} folds (need n_folds >= 2 "
+            f"and at least one frame per fold)"
+        )
+    if not 1 <= n_components <= features.shape[1]:
+        raise ValueError(
+            f"n_components={n_components} is not between 1 and the {features.shape[1]} "
+            f"features of stacked_hg"
+        )
+    for name, array in (("stacked_hg", features), ("log_mel", target)):
+        if not np.all(np.isfinite(array)):
+            rows = np.unique(np.nonzero(~np.isfinite(array))[0])
+            raise ValueError(
+                f"{name} has non-finite values in {len(rows)} frames (first {rows[0]})"
+            )
+    return features, target
+
+
+def _column_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r between matching columns of ``a`` and ``b`` (samples x columns)."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+
+
+def linear_reconstruction(
+    stacked_hg: np.ndarray,
+    log_mel: np.ndarray,
+    n_folds: int = 10,
+    n_components: int = 50,
+) -> Reconstruction:
+    """Reconstruct the spectrogram from high-gamma as the dataset's baseline does.
+
+    Contiguous folds (``KFold`` without shuffling); in each, the features are z-scored
+    with the training mean and standard deviation, projected on the first
+    ``n_components`` principal components of the training fold (``PCA`` fitted there)
+    and mapped to every mel bin by ordinary least squares with an intercept.
+
+    Parameters
+    ----------
+    stacked_hg : ndarray, shape (n_frames, n_features)
+    log_mel : ndarray, shape (n_frames, n_bins)
+    n_folds : int
+        Number of contiguous folds.
+    n_components : int
+        Principal components kept; at most the number of features.
+
+    Returns
+    -------
+    Reconstruction
+    """
+    features, target = _check_decoding_input(stacked_hg, log_mel, n_folds, n_components)
+    predicted = np.zeros_like(target)
+    r = np.zeros((n_folds, target.shape[1]))
+    explained = np.zeros(n_folds)
+    fold = np.zeros(len(target), dtype=int)
+    for k, (train, test) in enumerate(KFold(n_folds, shuffle=False).split(features)):
+        mean = features[train].mean(axis=0)
+        std = features[train].std(axis=0)
+        if np.any(std == 0):
+            raise ValueError(
+                f"features {np.flatnonzero(std == 0).tolist()} are constant in the training "
+                f"frames of fold {k}; they cannot be z-scored"
+            )
+        train_z = (features[train] - mean) / std
+        test_z = (features[test] - mean) / std
+        pca = PCA().fit(train_z)
+        explained[k] = pca.explained_variance_ratio_[:n_components].sum()
+        basis = pca.components_[:n_components].T
+        model = LinearRegression().fit(train_z @ basis, target[train])
+        predicted[test] = model.predict(test_z @ basis)
+        r[k] = _column_pearson(target[test], predicted[test])
+        fold[test] = k
+    return Reconstruction(r=r, predicted=predicted, explained_variance=explained, fold=fold)
+
+
+def _zscore(x: np.ndarray, name: str) -> np.ndarray:
+    std = x.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError(f"bins {np.flatnonzero(std == 0).tolist()} of the {name} are constant")
+    return (x - x.mean(axis=0)) / std
+
+
+def circular_shift_chance(
+    spectrogram: np.ndarray,
+    prediction: np.ndarray | None = None,
+    *,
+    n_shifts: int = 1000,
+    seed: int = 0,
+    margin: float = 0.1,
+) -> np.ndarray:
+    """Chance-level r per mel bin from circular shifts of the spectrogram.
+
+    Each draw picks a split point uniformly among the frames at least ``margin`` of the
+    length from either end and swaps the two parts (a circular shift). With
+    ``prediction=None`` the shifted spectrogram is correlated with the unshifted one:
+    the published scheme. Given the reconstructed spectrogram, the shifted true
+    spectrogram is correlated with it instead: the chance level of the decoder's own
+    score. All shifts are evaluated at once, as one circular cross-correlation per bin.
+
+    Parameters
+    ----------
+    spectrogram : ndarray, shape (n_frames, n_bins)
+    prediction : ndarray, shape (n_frames, n_bins), optional
+    n_shifts : int
+        Number of random shifts.
+    seed : int
+        Seed of the split points.
+    margin : float
+        Fraction of the frames excluded at each end as split points (0.1: 10 %-90 %).
+
+    Returns
+    -------
+    r : ndarray, shape (n_shifts, n_bins)
+    """
+    target = np.asarray(spectrogram, dtype=float)
+    other = target if prediction is None else np.asarray(prediction, dtype=float)
+    if target.ndim != 2 or other.shape != target.shape:
+        raise ValueError(
+            f"spectrogram must be 2-D and prediction of the same shape, got {target.shape} "
+            f"and {other.shape}"
+        )
+    n_frames = len(target)
+    low, high = int(n_frames * margin), int(n_frames * (1 - margin))
+    if high <= low:
+        raise ValueError(f"{n_frames} frames leave no split point between {margin:.0%} margins")
+    splits = np.random.default_rng(seed).integers(low, high, size=n_shifts)
+    # r(split) = mean_t z_other[t] * z_target[(t + split) mod n]: a circular cross-correlation.
+    spectra = np.fft.rfft(_zscore(target, "spectrogram"), axis=0) * np.conj(
+        np.fft.rfft(_zscore(other, "prediction"), axis=0)
+    )
+    correlation = np.fft.irfft(spectra, n_frames, axis=0) / n_frames
+    return correlation[splits]
+
+
+def compare_with_chance(scores: np.ndarray, chance: np.ndarray) -> dict[str, float]:
+    """Compare a participant's mean r with the chance distribution of the mean r.
+
+    Parameters
+    ----------
+    scores : ndarray
+        r values of the decoder (e.g. ``Reconstruction.r``, folds x bins).
+    chance : ndarray, shape (n_shifts, n_bins)
+        From :func:`circular_shift_chance`.
+
+    Returns
+    -------
+    comparison : dict
+        ``mean_r``; ``chance_mean`` and ``chance_p95`` (mean and 95th percentile of the
+        mean-over-bins r of the shifts); ``p_value``, the fraction of shifts scoring at
+        least ``mean_r`` (counting the observation itself).
+    """
+    observed = float(np.mean(scores))
+    null = np.asarray(chance).mean(axis=1)
+    return {
+        "mean_r": observed,
+        "chance_mean": float(null.mean()),
+        "chance_p95": float(np.percentile(null, 95)),
+        "p_value": float((1 + np.sum(null >= observed)) / (1 + len(null))),
+    }
+
+
+def r_table(results: dict[str, Reconstruction]) -> pd.DataFrame:
+    """Tidy table of r: one row per participant, fold and mel bin."""
+    rows = [
+        {"subject": subject, "fold": k, "mel_bin": b, "r": value}
+        for subject, result in results.items()
+        for (k, b), value in np.ndenumerate(result.r)
+    ]
+    return pd.DataFrame(rows, columns=["subject", "fold", "mel_bin", "r"])
