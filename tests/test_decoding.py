@@ -145,12 +145,19 @@ def test_reference_features_leave_out_flagged_channels(tiny_dataset):
     assert stacked.shape[1] == 9 * n_channels and np.isfinite(stacked).all()
 
 
+def test_reference_features_warn_about_an_audio_offset(tiny_dataset):
+    recording = dataclasses.replace(bids.read_recording(tiny_dataset, "01"), audio_offset=0.25)
+    with pytest.warns(bids.RecordingWarning, match=r"audio starts \+0.250 s from the sEEG"):
+        decoding.reference_features(recording)
+
+
 @pytest.mark.parametrize(
     ("features", "target", "kwargs", "message"),
     [
         (np.zeros((8, 60)), np.zeros((8, 2)), {}, "8 frames cannot be split into 10 folds"),
         (np.zeros((100, 60)), np.zeros((99, 2)), {}, "100 frames but log_mel has 99"),
         (np.zeros((100, 30)), np.zeros((100, 2)), {}, "n_components=50 is not between 1 and"),
+        (np.zeros((50, 60)), np.zeros((50, 2)), {}, "exceeds the 45 frames of the smallest"),
         (np.zeros((100, 60)), np.zeros(100), {}, "must be 2-D"),
         (np.full((100, 60), np.nan), np.zeros((100, 2)), {}, "stacked_hg has non-finite"),
         (np.ones((100, 60)), np.zeros((100, 2)), {}, "constant in the training frames"),

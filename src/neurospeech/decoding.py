@@ -43,7 +43,8 @@ def reference_features(
     ``order * step`` frames at each end to line up with the stacked frames; finally all
     three cut to the shorter of the two frame counts (window rounding can differ by one).
     The reference leaves the word labels uncut in that last step; here they are cut too,
-    so the three arrays always have one row per frame.
+    so the three arrays always have one row per frame. Like the reference, the audio is
+    taken to start with the sEEG; a non-zero ``recording.audio_offset`` gets a warning.
 
     Channels flagged in ``recording.bad_channels`` (non-finite samples) are left out,
     with a :class:`~neurospeech.bids.RecordingWarning`; the reference has no such step
@@ -73,6 +74,14 @@ def reference_features(
         warnings.warn(
             f"sub-{recording.subject}: channels {', '.join(recording.bad_channels)} have "
             f"non-finite samples and are left out of the decoding features",
+            RecordingWarning,
+            stacklevel=2,
+        )
+    if abs(recording.audio_offset) >= shift:
+        warnings.warn(
+            f"sub-{recording.subject}: the audio starts {recording.audio_offset:+.3f} s from "
+            f"the sEEG; the reference pipeline (and this one) aligns them at their first "
+            f"samples, so the spectrogram is off by that much",
             RecordingWarning,
             stacklevel=2,
         )
@@ -147,6 +156,12 @@ def _check_decoding_input(
         raise ValueError(
             f"n_components={n_components} is not between 1 and the {features.shape[1]} "
             f"features of stacked_hg"
+        )
+    smallest_training = len(features) - -(-len(features) // n_folds)
+    if n_components > smallest_training:
+        raise ValueError(
+            f"n_components={n_components} exceeds the {smallest_training} frames of the "
+            f"smallest training set ({len(features)} frames in {n_folds} folds)"
         )
     for name, array in (("stacked_hg", features), ("log_mel", target)):
         if not np.all(np.isfinite(array)):
