@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Audio, display
+from scipy.io import wavfile
 from tqdm.auto import tqdm
 
 from neurospeech import audio, bids, decoding, figures, pipeline
@@ -126,18 +127,21 @@ figures.save(fig, ctx.figures / "decoding_r")
 # %% [markdown]
 # ## An example: original and reconstructed spectrogram and their sounds
 #
-# Ten seconds of the participant with the highest mean r. The waveforms are Griffin-Lim
-# syntheses of the two spectrograms (also written, for every participant and the whole
-# recording, to `paper/audio/`).
+# Ten seconds of the participant with the highest mean r. The waveforms are the same
+# ten seconds of the Griffin-Lim syntheses written above to `paper/audio/` (they line up
+# sample for sample with the spectrogram frames).
 
 # %%
 best = max(results, key=lambda sub: results[sub].mean_r)
 frames = slice(500, 1500)
 seconds = np.arange(frames.start, frames.stop) * SHIFT_S
 original, reconstructed = spectrograms[best][frames], results[best].predicted[frames]
+hop = int(round(SHIFT_S * audio.TARGET_SFREQ))
 waves = {
-    name: audio.griffin_lim(spec, seed=SEED)
-    for name, spec in (("original", original), ("reconstructed", reconstructed))
+    name: wavfile.read(ctx.audio / f"sub-{best}_{name}_griffinlim.wav")[1][
+        frames.start * hop : frames.stop * hop
+    ].astype(float)
+    for name in ("original", "reconstructed")
 }
 fig, axes = plt.subplots(2, 2, figsize=(10, 4.4), sharex=True)
 limits = np.percentile(original, [1, 99])

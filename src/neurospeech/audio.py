@@ -70,6 +70,15 @@ def mel_filterbank(n_fft_bins: int, n_mels: int, sfreq: float) -> np.ndarray:
     return weights / totals
 
 
+def _peak_int16(x: np.ndarray) -> np.ndarray:
+    """Scale ``x`` so its peak is 32767 and truncate to int16, as the reference does.
+
+    All zeros stay zeros.
+    """
+    peak = np.max(np.abs(x)) if x.size else 0.0
+    return np.int16(x / peak * 32767) if peak > 0 else np.zeros(x.shape, dtype=np.int16)
+
+
 def to_int16_16k(audio: np.ndarray, sfreq: float) -> np.ndarray:
     """Decimate to 16 kHz and scale to the int16 range by the peak (reference chain)."""
     factor = int(sfreq / TARGET_SFREQ)
@@ -80,10 +89,9 @@ def to_int16_16k(audio: np.ndarray, sfreq: float) -> np.ndarray:
     x = np.asarray(audio, dtype=float)
     if factor > 1:
         x = signal.decimate(x, factor)
-    peak = np.max(np.abs(x))
-    if peak == 0:
+    if not np.any(x):
         raise ValueError("the audio is silent (all zeros)")
-    return np.int16(x / peak * 32767)
+    return _peak_int16(x)
 
 
 def log_mel(
@@ -127,8 +135,9 @@ def mel_to_magnitude(log_mel: np.ndarray, n_fft_bins: int, sfreq: float = TARGET
     Undoes the log (and its 1e-7 offset) and applies the least-squares (pseudo-)inverse
     of :func:`mel_filterbank`, setting the few negative values to zero. On real speech
     this reproduces the mel spectra to within 0.5 % (mean absolute log error 0.004),
-    and Griffin-Lim from it sounds and scores the same as from a non-negative
-    least-squares solution (``librosa.util.nnls``), which is 2,000 times slower.
+    and Griffin-Lim from it scores the same as from a non-negative least-squares
+    solution (``librosa.util.nnls``; re-analysed mean r over bins 0.921 against 0.920
+    on 20 s of speech), which took 11.6 s instead of 0.007 s.
 
     Returns
     -------
@@ -197,8 +206,6 @@ def write_wav(path: str | os.PathLike, waveform: np.ndarray, sfreq: float) -> Pa
     x = np.asarray(waveform, dtype=float)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise ValueError(f"{path}: the waveform must be 1-D and finite, got shape {x.shape}")
-    peak = np.max(np.abs(x)) if x.size else 0.0
-    pcm = np.int16(x / peak * 32767) if peak > 0 else np.zeros(x.shape, dtype=np.int16)
     with _io.atomic_path(path) as tmp:
-        wavfile.write(tmp, int(sfreq), pcm)
+        wavfile.write(tmp, int(sfreq), _peak_int16(x))
     return Path(path)

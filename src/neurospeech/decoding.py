@@ -172,6 +172,17 @@ def _check_decoding_input(
     return features, target
 
 
+def _nonzero_std(x: np.ndarray, message: str) -> np.ndarray:
+    """Return the standard deviation of each column; raise ``message`` if one is zero.
+
+    ``{}`` in ``message`` is replaced by the constant columns.
+    """
+    std = x.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError(message.format(np.flatnonzero(std == 0).tolist()))
+    return std
+
+
 def _column_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson r between matching columns of ``a`` and ``b`` (samples x columns)."""
     a = a - a.mean(axis=0)
@@ -212,12 +223,11 @@ def linear_reconstruction(
     fold = np.zeros(len(target), dtype=int)
     for k, (train, test) in enumerate(KFold(n_folds, shuffle=False).split(features)):
         mean = features[train].mean(axis=0)
-        std = features[train].std(axis=0)
-        if np.any(std == 0):
-            raise ValueError(
-                f"features {np.flatnonzero(std == 0).tolist()} are constant in the training "
-                f"frames of fold {k}; they cannot be z-scored"
-            )
+        std = _nonzero_std(
+            features[train],
+            f"features {{}} are constant in the training frames of fold {k}; they cannot be "
+            f"z-scored",
+        )
         train_z = (features[train] - mean) / std
         test_z = (features[test] - mean) / std
         pca = PCA().fit(train_z)
@@ -231,9 +241,7 @@ def linear_reconstruction(
 
 
 def _zscore(x: np.ndarray, name: str) -> np.ndarray:
-    std = x.std(axis=0)
-    if np.any(std == 0):
-        raise ValueError(f"bins {np.flatnonzero(std == 0).tolist()} of the {name} are constant")
+    std = _nonzero_std(x, f"bins {{}} of the {name} are constant")
     return (x - x.mean(axis=0)) / std
 
 
