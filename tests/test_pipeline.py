@@ -71,3 +71,20 @@ def test_failing_script_names_itself(tmp_path, tiny_dataset):
     with pytest.raises(RuntimeError, match="99_broken.py failed"):
         pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert not (tmp_path / "nb" / "99_broken.ipynb").exists()
+
+
+def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, tiny_dataset):
+    script = REPO / "analysis" / "03_paper_protocol.py"
+    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    audit = pd.read_csv(ctx.tables / "protocol_audit.csv")
+    assert set(audit["feature_space"]) == {"log-mel", "planted latent (oracle)"}
+    assert len(audit) == 2 * 2 * 2  # participants x trial lengths x feature spaces
+    assert audit["p_shuffle"].between(0, 1).all()
+    folds = pd.read_csv(ctx.tables / "protocol_folds.csv")
+    assert len(folds) == 2 * 2 * 3 * 20  # ... x (2 feature spaces + the mean) x words
+    recovery = pd.read_csv(ctx.tables / "protocol_recovery.csv")
+    assert len(recovery) == len(audit)
+    for name in ("protocol_r2_boxplots", "protocol_r2_histogram", "protocol_audit"):
+        assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+    assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 3

@@ -167,6 +167,32 @@ class Recording:
         return self.ieeg.shape[0] / self.sfreq
 
 
+def good_channels(recording: Recording, purpose: str) -> list[int]:
+    """Return the column indices of the channels not flagged bad, warning about the others.
+
+    Parameters
+    ----------
+    recording : Recording
+        From :func:`read_recording`.
+    purpose : str
+        What the channels are used for, completing "are left out of ..." in the warning.
+
+    Returns
+    -------
+    keep : list of int
+        Columns of ``recording.ieeg`` whose channel is not in ``recording.bad_channels``.
+    """
+    keep = [i for i, name in enumerate(recording.ch_names) if name not in recording.bad_channels]
+    if len(keep) < len(recording.ch_names):
+        warnings.warn(
+            f"sub-{recording.subject}: channels {', '.join(recording.bad_channels)} have "
+            f"non-finite samples and are left out of {purpose}",
+            RecordingWarning,
+            stacklevel=3,
+        )
+    return keep
+
+
 def estimate_rate(timestamps: np.ndarray) -> float:
     """Estimate a sampling rate (Hz) from sample times, robust to irregular intervals.
 

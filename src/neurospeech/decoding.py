@@ -20,7 +20,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 
-from neurospeech import audio, highgamma
+from neurospeech import audio, bids, highgamma, stats
 from neurospeech.bids import Recording, RecordingWarning
 
 
@@ -69,14 +69,7 @@ def reference_features(
     words : ndarray of str, shape (n_frames,)
         The word on screen (``''`` between words).
     """
-    keep = [i for i, name in enumerate(recording.ch_names) if name not in recording.bad_channels]
-    if len(keep) < len(recording.ch_names):
-        warnings.warn(
-            f"sub-{recording.subject}: channels {', '.join(recording.bad_channels)} have "
-            f"non-finite samples and are left out of the decoding features",
-            RecordingWarning,
-            stacklevel=2,
-        )
+    keep = bids.good_channels(recording, "the decoding features")
     if abs(recording.audio_offset) >= shift:
         warnings.warn(
             f"sub-{recording.subject}: the audio starts {recording.audio_offset:+.3f} s from "
@@ -183,13 +176,6 @@ def _nonzero_std(x: np.ndarray, message: str) -> np.ndarray:
     return std
 
 
-def _column_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r between matching columns of ``a`` and ``b`` (samples x columns)."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-
-
 def linear_reconstruction(
     stacked_hg: np.ndarray,
     log_mel: np.ndarray,
@@ -235,7 +221,7 @@ def linear_reconstruction(
         basis = pca.components_[:n_components].T
         model = LinearRegression().fit(train_z @ basis, target[train])
         predicted[test] = model.predict(test_z @ basis)
-        r[k] = _column_pearson(target[test], predicted[test])
+        r[k] = stats.pearson_r(target[test], predicted[test])
         fold[test] = k
     return Reconstruction(r=r, predicted=predicted, explained_variance=explained, fold=fold)
 
@@ -320,7 +306,7 @@ def compare_with_chance(scores: np.ndarray, chance: np.ndarray) -> dict[str, flo
         "mean_r": observed,
         "chance_mean": float(null.mean()),
         "chance_p95": float(np.percentile(null, 95)),
-        "p_value": float((1 + np.sum(null >= observed)) / (1 + len(null))),
+        "p_value": stats.permutation_p(observed, null),
     }
 
 

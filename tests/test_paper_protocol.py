@@ -1,0 +1,206 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.stats import false_discovery_control
+from sklearn.decomposition import PCA
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import ElasticNet
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import LeaveOneGroupOut
+from sklearn.pipeline import make_pipeline
+
+from neurospeech import bids, paper_protocol
+from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset
+
+METRICS = list(paper_protocol.METRICS)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("sub", ["01", "02"])
+@pytest.mark.parametrize("seconds", [1, 2])
+def test_trial_means_and_fold_metrics_match_khanday2025(parity_dir, sub, seconds):
+    ref = parity_dir / "reference" / "khanday2025"
+    recording = bids.read_recording(parity_dir / "swpd-fixture", sub)
+    words = recording.words["value"].to_numpy()
+    np.testing.assert_array_equal(words, np.load(ref / f"sub-{sub}_words.npy"))
+    expected = np.load(ref / f"sub-{sub}_trial{seconds}s_hg_trialmean.npy")
+    means = paper_protocol.trial_means(recording, seconds)
+    assert np.max(np.abs(means - expected) / np.abs(expected)) <= 1e-9
+    metrics = paper_protocol.leave_one_word_out(
+        np.load(ref / f"sub-{sub}_embeddings_random16.npy"), expected, words
+    )
+    assert list(metrics["word"]) == sorted(words)  # fold k holds out the k-th sorted word
+    np.testing.assert_allclose(
+        metrics[METRICS].to_numpy(),
+        np.load(ref / f"sub-{sub}_trial{seconds}s_fold_metrics_mse_rmse_r2_pcc.npy"),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+def _trials(n_trials=40, n_features=6, n_channels=9, seed=0, repeat=()):
+    """Targets in microvolts with distinct channel levels; some channels follow X."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{k:03d}" for k in range(n_trials)])
+    for first, second in repeat:
+        words[second] = words[first]
+    x = rng.standard_normal((n_trials, n_features))
+    y = rng.uniform(5, 30, n_channels) + rng.standard_normal((n_trials, n_channels))
+    y[:, :4] += 3 * x[:, :4]  # four channels the features explain
+    return x, y, words
+
+
+def _loop_predictions(x, y, words, model):
+    predicted = np.zeros_like(y)
+    for train, test in LeaveOneGroupOut().split(x, y, words):
+        predicted[test] = model.fit(x[train], y[train]).predict(x[test]).reshape(len(test), -1)
+    return predicted
+
+
+def _loop_metrics(y, predicted, words):
+    rows = []
+    for word in np.unique(words):
+        held = words == word
+        truth, guess = y[held].ravel(), predicted[held].ravel()
+        mse = mean_squared_error(truth, guess)
+        rows.append([mse, np.sqrt(mse), r2_score(truth, guess), np.corrcoef(truth, guess)[0, 1]])
+    return np.array(rows)
+
+
+def test_leave_one_word_out_equals_a_loop_over_sklearn_elastic_net():
+    x, y, words = _trials(repeat=[(3, 17), (5, 30)])  # two words said twice
+    metrics = paper_protocol.leave_one_word_out(x, y, words)
+    assert len(metrics) == len(set(words)) == 38
+    assert metrics.set_index("word").loc[words[3], "n_trials"] == 2
+    predicted = _loop_predictions(x, y, words, ElasticNet(alpha=1.0, l1_ratio=0.5))
+    np.testing.assert_allclose(
+        metrics[METRICS].to_numpy(), _loop_metrics(y, predicted, words), rtol=0, atol=1e-10
+    )
+    # the test problem exercises both the fitted and the provably-zero channels
+    coef = ElasticNet(alpha=1.0, l1_ratio=0.5).fit(x, y).coef_
+    assert np.any(coef[:4] != 0) and np.all(coef[4:] == 0)
+
+
+def test_any_regressor_and_the_training_mean_predictor():
+    x, y, words = _trials(seed=1)
+    metrics = paper_protocol.leave_one_word_out(x, y, words, estimator=DummyRegressor())
+    predicted = np.tile(y.mean(axis=0), (len(y), 1))
+    predicted = (predicted * len(y) - y) / (len(y) - 1)  # mean of the other trials
+    np.testing.assert_allclose(
+        metrics[METRICS].to_numpy(), _loop_metrics(y, predicted, words), rtol=0, atol=1e-10
+    )
+
+
+def test_pca_inside_the_folds_and_the_published_pca_on_all_trials():
+    x, y, words = _trials(n_features=12, seed=2)
+    x = x.reshape(len(x), 3, 4)  # (trials, frames, dims) is flattened, as published
+    flat = x.reshape(len(x), -1)
+    inside = paper_protocol.leave_one_word_out(x, y, words, pca=0.9)
+    model = make_pipeline(PCA(0.9, svd_solver="full"), ElasticNet(alpha=1.0, l1_ratio=0.5))
+    expected = _loop_metrics(y, _loop_predictions(flat, y, words, model), words)
+    np.testing.assert_allclose(inside[METRICS].to_numpy(), expected, rtol=0, atol=1e-8)
+    quirk = paper_protocol.leave_one_word_out(x, y, words, pca=0.9, pca_on_all_trials=True)
+    reduced = PCA(0.9, svd_solver="full").fit_transform(flat)
+    expected = _loop_metrics(
+        y, _loop_predictions(reduced, y, words, ElasticNet(alpha=1.0, l1_ratio=0.5)), words
+    )
+    np.testing.assert_allclose(quirk[METRICS].to_numpy(), expected, rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="pca_on_all_trials=True needs pca"):
+        paper_protocol.leave_one_word_out(x, y, words, pca_on_all_trials=True)
+
+
+def test_a_participant_with_95_trials_runs():
+    x, y, words = _trials(n_trials=95, seed=3)
+    metrics = paper_protocol.leave_one_word_out(x, y, words)
+    assert len(metrics) == 95 and np.isfinite(metrics[METRICS].to_numpy()).all()
+    result = paper_protocol.word_level_encoding(x, y, words, n_permutations=20)
+    assert result.r.shape == (9,) and result.predicted.shape == (95, 9)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda x, y, w: (x[:-1], y, w), "one row per trial"),
+        (lambda x, y, w: (x[:, 0], y, w), "one row per trial"),
+        (lambda x, y, w: (x, y[:, 0], w), "Y must be 2-D"),
+        (lambda x, y, w: (x, y, w[:-1]), "one label per row of Y"),
+        (lambda x, y, w: (np.where(x > 2, np.nan, x), y, w), "X has non-finite"),
+        (lambda x, y, w: (x, y, np.where(w == w[0], "", w)), "empty labels"),
+        (lambda x, y, w: (x, y, np.full(len(w), "same")), "two distinct words"),
+    ],
+)
+def test_bad_input_is_a_clear_error(change, message):
+    x, y, words = _trials()
+    with pytest.raises(ValueError, match=message):
+        paper_protocol.leave_one_word_out(*change(x, y, words))
+
+
+def test_paper_participants_reproduces_the_missing_participant_10():
+    labels = [f"{n:02d}" for n in range(1, 11)]
+    assert paper_protocol.paper_participants(labels) == labels
+    published = paper_protocol.paper_participants(labels, drop_participant_10=True)
+    assert published == labels[:9]
+    assert paper_protocol.paper_participants(["sub-03"]) == ["03"]
+
+
+def test_trial_means_follow_events_and_fail_clearly(tiny_dataset, tiny_params):
+    recording = bids.read_recording(tiny_dataset, "01")
+    means = paper_protocol.trial_means(recording, 1.0)
+    assert means.shape == (tiny_params.n_words, tiny_params.n_channels[0])
+    fewer = dataclasses.replace(recording, events=recording.events.drop(index=[0, 2]))
+    np.testing.assert_allclose(paper_protocol.trial_means(fewer, 1.0), means[2:], rtol=1e-12)
+    assert paper_protocol.trial_log_mel(recording, 1.0).shape == (tiny_params.n_words, 23)
+    late = recording.events.copy()
+    last_word = late.index[late["trial_type"] == "word"][-1]
+    late.loc[last_word, "sample"] = recording.ieeg.shape[0] - 100
+    with pytest.raises(ValueError, match="does not fit in the .* samples"):
+        paper_protocol.trial_means(dataclasses.replace(recording, events=late), 1.0)
+    with pytest.raises(ValueError, match="trial_length must be positive"):
+        paper_protocol.trial_means(recording, 0)
+
+
+def test_audit_compares_with_the_mean_noise_and_shuffles():
+    x, y, words = _trials(seed=4)
+    result = paper_protocol.audit(x, y, words, n_shuffles=99, seed=1)
+    mean = paper_protocol.leave_one_word_out(x, y, words, estimator=DummyRegressor())
+    assert result["pcc_mean"] == pytest.approx(mean["pcc"].mean(), abs=1e-12)
+    assert result["pcc_model"] > result["pcc_mean"] and result["p_shuffle"] == 0.01
+    assert result == paper_protocol.audit(x, y, words, n_shuffles=99, seed=1)  # seeded
+    noise = np.random.default_rng(10).standard_normal(x.shape)
+    uninformative = paper_protocol.audit(noise, y, words, n_shuffles=99, seed=1)
+    assert uninformative["p_shuffle"] > 0.05
+
+
+def test_word_level_encoding_finds_the_informative_channels():
+    x, y, words = _trials(n_trials=60, seed=5, repeat=[(1, 2)])
+    result = paper_protocol.word_level_encoding(x, y, words, n_permutations=200, seed=0)
+    np.testing.assert_array_equal(result.significant(), np.arange(9) < 4)
+    np.testing.assert_allclose(result.q, false_discovery_control(result.p))
+    assert result.null.shape == (200, 9) and result.alpha.shape == (10, 9)
+    assert np.all(result.p_fwe >= result.p) and np.all(result.p_fwe[:4] < 0.05)
+
+
+@pytest.fixture(scope="module")
+def sample_sub01(tmp_path_factory):
+    """Participant 01 of the default sample (the simulator draws it the same on its own)."""
+    params = SimulationParams(n_subjects=1, n_channels=16, n_responsive=8)
+    root = simulate_dataset(tmp_path_factory.mktemp("sample") / "bids", params, progress=False)
+    return bids.read_recording(root, "01"), read_truth(root, "01")
+
+
+def test_on_the_sample_the_metric_cannot_tell_features_from_none(sample_sub01):
+    recording, truth = sample_sub01
+    words = recording.words["value"].to_numpy()
+    means = paper_protocol.trial_means(recording, 1.0)
+    features = paper_protocol.trial_log_mel(recording, 1.0)
+    result = paper_protocol.audit(features, means, words, n_shuffles=200)
+    assert abs(result["pcc_model"] - result["pcc_mean"]) <= 0.02
+    assert result["pcc_mean"] > 0.9  # high without any feature: the flaw
+    oracle = paper_protocol.word_level_encoding(
+        np.array(truth["latent"]), means, words, n_permutations=500
+    )
+    planted = np.array(truth["latent_channel"])
+    found = oracle.significant()
+    assert found[planted].all()
+    assert found[~planted].sum() <= 0.1 * (~planted).sum()

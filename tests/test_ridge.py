@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold
+
+from neurospeech import ridge
+
+ALPHAS = np.logspace(-2, 4, 7)
+
+
+def _centred(n_rows, n_features, n_targets, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_rows, n_features))
+    y = x @ rng.standard_normal((n_features, n_targets)) + 3 * rng.standard_normal(
+        (n_rows, n_targets)
+    )
+    return x - x.mean(axis=0), y - y.mean(axis=0)
+
+
+@pytest.mark.parametrize("shape", [(80, 12), (30, 60)])  # more rows than features, and fewer
+def test_predictions_equal_sklearn_ridge_for_every_penalty(shape):
+    x, y = _centred(*shape, n_targets=4)
+    train, test = np.arange(shape[0] - 10), np.arange(shape[0] - 10, shape[0])
+    predicted = ridge.predictions(x[train], y[train], x[test], ALPHAS)
+    assert predicted.shape == (len(ALPHAS), 10, 4)
+    for a, alpha in enumerate(ALPHAS):
+        model = Ridge(alpha=alpha, fit_intercept=False, solver="svd").fit(x[train], y[train])
+        np.testing.assert_allclose(predicted[a], model.predict(x[test]), rtol=0, atol=1e-8)
+
+
+def test_inner_cv_picks_the_penalty_a_loop_over_sklearn_picks():
+    x, y = _centred(90, 20, 6, seed=1)
+    y[:, :3] = 10 * np.random.default_rng(2).standard_normal((90, 3))  # noise: large alpha
+    y -= y.mean(axis=0)
+    train, test = np.arange(75), np.arange(75, 90)
+    splits = list(KFold(5).split(train))
+    scores = np.zeros((len(ALPHAS), 6))
+    for a, alpha in enumerate(ALPHAS):
+        for inner_train, inner_test in splits:
+            model = Ridge(alpha=alpha, fit_intercept=False).fit(x[inner_train], y[inner_train])
+            scores[a] += r2_score(
+                y[inner_test], model.predict(x[inner_test]), multioutput="raw_values"
+            )
+    expected_alpha = ALPHAS[np.argmax(scores, axis=0)]
+    model = ridge.InnerCV(x[train], x[test], splits, ALPHAS)
+    np.testing.assert_allclose(model.scores(y[train]), scores / 5, rtol=0, atol=1e-10)
+    predicted, alpha = model.fit_predict(y[train])
+    np.testing.assert_array_equal(alpha, expected_alpha)
+    assert alpha[:3].min() > alpha[3:].max()
+    for target in range(6):
+        reference = Ridge(alpha=alpha[target], fit_intercept=False).fit(x[train], y[train, target])
+        np.testing.assert_allclose(
+            predicted[:, target], reference.predict(x[test]), rtol=0, atol=1e-8
+        )
+
+
+@pytest.mark.parametrize("alphas", [[], [1.0, 0.0], [np.nan], [-1.0]])
+def test_bad_penalties_are_clear_errors(alphas):
+    with pytest.raises(ValueError, match="alphas must"):
+        ridge.check_alphas(alphas)
+
+
+def test_inner_cv_needs_splits():
+    x, _ = _centred(10, 3, 1)
+    with pytest.raises(ValueError, match="no inner cross-validation splits"):
+        ridge.InnerCV(x, x, [], ALPHAS)

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from neurospeech import stats
+
+
+def test_pearson_r_equals_scipy_column_by_column():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((50, 6)) + 100.0  # an offset must not cost precision
+    b = 0.3 * a + rng.standard_normal((50, 6))
+    expected = [scipy_stats.pearsonr(a[:, k], b[:, k]).statistic for k in range(6)]
+    np.testing.assert_allclose(stats.pearson_r(a, b), expected, rtol=0, atol=1e-12)
+
+
+def test_pearson_r_of_a_constant_column_is_nan_and_shapes_must_match():
+    a = np.column_stack([np.ones(5), np.arange(5.0)])
+    r = stats.pearson_r(a, a)
+    assert np.isnan(r[0]) and r[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        stats.pearson_r(a, a[:4])
+
+
+def test_permutation_p_counts_the_observation_once():
+    null = np.array([[0.1, 0.5], [0.3, 0.2], [0.6, 0.0]])
+    observed = np.array([0.3, 0.6])
+    # column 0: 0.3 and 0.6 reach 0.3 -> (1 + 2) / 4; column 1: none reach 0.6 -> 1 / 4
+    np.testing.assert_array_equal(stats.permutation_p(observed, null), [0.75, 0.25])
+    assert stats.permutation_p(0.55, null[:, 1]) == pytest.approx(1 / 4)
+
+
+def test_max_statistic_p_uses_the_maximum_of_each_draw():
+    null = np.array([[0.1, 0.5], [0.3, 0.2], [0.6, 0.0]])  # row maxima 0.5, 0.3, 0.6
+    np.testing.assert_array_equal(
+        stats.max_statistic_p(np.array([0.55, 0.2]), null), [2 / 4, 4 / 4]
+    )
+    with pytest.raises(ValueError, match="draws x columns"):
+        stats.max_statistic_p(np.array([0.1]), np.zeros(3))
