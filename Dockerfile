@@ -26,5 +26,7 @@ RUN python3 -m pip install --user "$(grep -E '^nox==' requirements/lock.txt)"
 COPY --chown=neuro . .
 # Build the nox environment now (torch first, then the lock), so the container runs offline.
 RUN python3 -m nox -s reproduce --install-only
+# The registry's models at their pinned commits (the swpd profile); the sample needs none.
+RUN HF_HUB_OFFLINE=0 python3 -m nox -s models
 
 CMD ["python3", "-m", "nox", "-R", "-s", "reproduce"]

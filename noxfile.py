@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests``, ``nox -s reproduce``, ``nox -s lint``, ``nox -s bench``.
+"""Sessions: ``nox -s tests``, ``reproduce``, ``models``, ``lint``, ``bench``.
 
 Every session installs the exact versions of ``requirements/lock.txt``, torch first
 (its CPU build where one is available), so the environment is the one the Dockerfile
@@ -37,6 +37,13 @@ def reproduce(session: nox.Session) -> None:
     """Regenerate every figure and table: ``nox -s reproduce -- --profile sample|swpd``."""
     install_locked(session)
     session.run("neurospeech", "reproduce", *session.posargs)
+
+
+@nox.session
+def models(session: nox.Session) -> None:
+    """Download the registry's models at their pinned commits into the Hugging Face cache."""
+    install_locked(session)
+    session.run("neurospeech", "models", "fetch", *session.posargs, env={"HF_HUB_OFFLINE": "0"})
 
 
 @nox.session

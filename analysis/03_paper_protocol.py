@@ -44,7 +44,7 @@ from IPython.display import display
 from sklearn.dummy import DummyRegressor
 from tqdm.auto import tqdm
 
-from neurospeech import bids, figures, paper_protocol, pipeline
+from neurospeech import bids, embeddings, figures, paper_protocol, pipeline
 from neurospeech.simulate import read_truth
 
 ctx = pipeline.context()
@@ -74,7 +74,7 @@ for sub in tqdm(subjects, desc="participants"):
     truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None
     for seconds in paper_protocol.TRIAL_LENGTHS:
         means = paper_protocol.trial_means(recording, seconds)
-        spaces = {"log-mel": paper_protocol.trial_log_mel(recording, seconds)}
+        spaces = {"log-mel": embeddings.word_level("log-mel", recording, seconds)[0]}
         if truth is not None:
             spaces[ORACLE] = np.array(truth["latent"])
         baseline = paper_protocol.leave_one_word_out(

@@ -58,3 +58,14 @@ def test_python_dash_m_entry_point():
         check=True,
     )
     assert out.stdout.startswith("neurospeech ")
+
+
+def test_models_list_and_fetch_offline(capsys, monkeypatch, tmp_path):
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert (
+        "607a30d783dfa663caf39e06633721c8d4cfcd7e" in listing and "(no verified commit)" in listing
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["models", "fetch", "--cache-dir", str(tmp_path)]) == 2
+    assert "nox -s models" in capsys.readouterr().err

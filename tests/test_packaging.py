@@ -54,6 +54,9 @@ def test_dockerfile_installs_from_the_lock_as_a_non_root_user():
     users = re.findall(r"^USER (\S+)", docker, re.M)
     assert users and users[-1] != "root"
     assert 'CMD ["python3", "-m", "nox", "-R", "-s", "reproduce"]' in docker
+    # the models are fetched at build time, after the environment, so the run is offline
+    assert docker.index("nox -s reproduce --install-only") < docker.index("nox -s models")
+    assert "HF_HUB_OFFLINE=1" in docker
 
 
 def test_environment_yml_uses_the_lock():

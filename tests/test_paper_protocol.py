@@ -10,7 +10,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
 
-from neurospeech import bids, paper_protocol
+from neurospeech import bids, embeddings, paper_protocol
 from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset
 
 METRICS = list(paper_protocol.METRICS)
@@ -150,7 +150,6 @@ def test_trial_means_follow_events_and_fail_clearly(tiny_dataset, tiny_params):
     assert means.shape == (tiny_params.n_words, tiny_params.n_channels[0])
     fewer = dataclasses.replace(recording, events=recording.events.drop(index=[0, 2]))
     np.testing.assert_allclose(paper_protocol.trial_means(fewer, 1.0), means[2:], rtol=1e-12)
-    assert paper_protocol.trial_log_mel(recording, 1.0).shape == (tiny_params.n_words, 23)
     late = recording.events.copy()
     last_word = late.index[late["trial_type"] == "word"][-1]
     late.loc[last_word, "sample"] = recording.ieeg.shape[0] - 100
@@ -193,7 +192,7 @@ def test_on_the_sample_the_metric_cannot_tell_features_from_none(sample_sub01):
     recording, truth = sample_sub01
     words = recording.words["value"].to_numpy()
     means = paper_protocol.trial_means(recording, 1.0)
-    features = paper_protocol.trial_log_mel(recording, 1.0)
+    features = embeddings.word_level("log-mel", recording, 1.0)[0]
     result = paper_protocol.audit(features, means, words, n_shuffles=200)
     assert abs(result["pcc_model"] - result["pcc_mean"]) <= 0.02
     assert result["pcc_mean"] > 0.9  # high without any feature: the flaw

@@ -33,6 +33,32 @@ def _reproduce(args: argparse.Namespace) -> None:
     reproduce(profile=args.profile, project_root=args.project_root)
 
 
+def _models(args: argparse.Namespace) -> None:
+    from neurospeech.embeddings import models, registry
+
+    names = registry.PROFILES[args.profile] if args.action == "fetch" else sorted(registry.REGISTRY)
+    skipped = []
+    for name in names:
+        space = registry.REGISTRY[name]
+        pin = space.revision or ("-" if space.hf_id is None else "(no verified commit)")
+        if args.action == "list":
+            print(f"{name:32s} {space.kind:8s} {space.hf_id or '(built in)':32s} {pin}")
+        elif space.hf_id is not None and space.revision is None:
+            skipped.append(name)
+        elif space.hf_id is not None:
+            folder = models.snapshot(
+                space, space.revision, cache_dir=args.cache_dir, weights=not space.untrained
+            )
+            print(f"{name}: {folder}")
+    if skipped:
+        print(
+            f"neurospeech models: skipped {', '.join(skipped)}: the registry has no verified "
+            f"commit for them (pin one in neurospeech/embeddings/registry.py, or load them "
+            f"with revision=)",
+            file=sys.stderr,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``neurospeech`` command."""
     from neurospeech.simulate.params import add_arguments
@@ -61,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
     rep.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
     rep.set_defaults(func=_reproduce)
+
+    mod = sub.add_parser("models", help="list the feature spaces, or fetch their models")
+    mod.add_argument("action", choices=("list", "fetch"))
+    mod.add_argument(
+        "--profile", default="swpd", help="fetch the models of this profile (default: swpd)"
+    )
+    mod.add_argument(
+        "--cache-dir", type=Path, default=None, help="Hugging Face cache (default: HF_HUB_CACHE)"
+    )
+    mod.set_defaults(func=_models)
     return parser
 
 

@@ -33,7 +33,7 @@ from sklearn.linear_model import ElasticNet
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
-from neurospeech import audio, bids, highgamma, ridge, stats
+from neurospeech import bids, highgamma, ridge, stats
 from neurospeech.bids import Recording
 
 #: The trial lengths of the paper, in seconds from the word cue.
@@ -133,40 +133,6 @@ def trial_means(
         n_jobs=n_jobs,
     )
     return np.stack([env[start : start + length].mean(axis=0) for start in starts])
-
-
-def trial_log_mel(
-    recording: Recording, trial_length: float, *, window: float = 0.05, shift: float = 0.01
-) -> np.ndarray:
-    """Log-mel spectrogram averaged over each word trial: a word-level acoustic predictor.
-
-    The 23-bin log-mel spectrogram of the audio (:func:`neurospeech.audio.log_mel`),
-    averaged over the frames that lie entirely within ``trial_length`` seconds from each
-    word cue (the cue's time on the audio clock takes ``recording.audio_offset`` into
-    account).
-
-    Parameters
-    ----------
-    recording : Recording
-    trial_length : float
-        Seconds from the cue.
-    window, shift : float
-        Frame length and hop of the spectrogram, in seconds.
-
-    Returns
-    -------
-    features : ndarray, shape (n_words, 23)
-        One row per ``word`` event, in event order.
-    """
-    words = _word_events(recording, trial_length)
-    if trial_length < window:
-        raise ValueError(f"trial_length {trial_length} s is shorter than one {window} s frame")
-    spec = audio.log_mel(recording.audio, recording.audio_sfreq, window, shift)
-    cue = words["sample"].to_numpy() / recording.sfreq - recording.audio_offset
-    first = np.ceil(np.round(cue / shift, 6)).astype(int)
-    count = int(np.floor(round((trial_length - window) / shift, 6))) + 1
-    _check_fit(recording, words, first, first + count, len(spec), "spectrogram frames")
-    return np.stack([spec[start : start + count].mean(axis=0) for start in first])
 
 
 def _check_trials(x, y, words) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,95 @@
+"""A cache of computed features under ``derivatives/``, keyed by everything they depend on.
+
+The key hashes the feature space (name, model id, revision, untrained seed), the level
+and its parameters, and a hash of the input (the audio samples and rate, the events).
+Arrays are written atomically; float16 is used where every layer keeps a Pearson r of
+at least 0.999 with the float32 values, float32 elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurospeech import _io, stats
+from neurospeech.bids import Recording
+
+logger = logging.getLogger(__name__)
+
+#: Folder under ``derivatives/``.
+FOLDER = "neurospeech-embeddings"
+#: Smallest per-layer r between float16 and float32 for float16 storage.
+MIN_R_FLOAT16 = 0.999
+
+
+def input_hash(recording: Recording, *, audio_input: bool) -> str:
+    """Hash of what a feature depends on: the words and their timing, and the audio."""
+    digest = hashlib.sha256()
+    words = recording.words[["value", "sample"]].to_csv(index=False)
+    digest.update(words.encode())
+    digest.update(repr((recording.sfreq, recording.ieeg.shape[0], recording.audio_offset)).encode())
+    if audio_input:
+        digest.update(repr(recording.audio_sfreq).encode())
+        digest.update(np.ascontiguousarray(recording.audio).tobytes())
+    return digest.hexdigest()
+
+
+def key(description: dict[str, Any]) -> str:
+    """Stable short hash of a JSON-serializable description."""
+    text = json.dumps(description, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def storage_dtype(features: np.ndarray) -> np.dtype:
+    """float16 if every layer (first axis) keeps r >= :data:`MIN_R_FLOAT16`, else float32."""
+    values = np.asarray(features, dtype=np.float32)
+    flat = values.reshape(len(values), -1).T
+    half = flat.astype(np.float16).astype(np.float32)
+    if not np.all(np.isfinite(half)):
+        return np.dtype(np.float32)
+    r = stats.pearson_r(flat, half)
+    constant = flat.std(axis=0) == 0
+    ok = np.all(np.where(constant, np.all(flat == half, axis=0), r >= MIN_R_FLOAT16))
+    return np.dtype(np.float16 if ok else np.float32)
+
+
+def cached(
+    folder: str | os.PathLike | None,
+    description: dict[str, Any],
+    compute: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """Return the features described, from ``folder`` if there, else computed and stored.
+
+    Parameters
+    ----------
+    folder : path-like or None
+        Where the cache lives (None: no caching).
+    description : dict
+        Everything the features depend on (JSON-serializable); also written beside them.
+    compute : callable
+        Computes the features (layers x rows x dims) on a cache miss.
+
+    Returns
+    -------
+    features : ndarray, float32
+    """
+    if folder is None:
+        return np.asarray(compute(), dtype=np.float32)
+    stem = Path(folder) / f"{description['space']}_{description['level']}_{key(description)}"
+    path = stem.with_suffix(".npy")
+    if path.exists():
+        logger.info("features from the cache: %s", path)
+        return np.load(path).astype(np.float32)
+    features = np.asarray(compute(), dtype=np.float32)
+    dtype = storage_dtype(features)
+    with _io.atomic_path(path) as tmp:
+        np.save(tmp, features.astype(dtype))
+    _io.write_json(stem.with_suffix(".json"), {**description, "dtype": dtype.name})
+    return features.astype(dtype).astype(np.float32)

@@ -1,0 +1,257 @@
+"""Every hidden layer of a model, per word or per neural frame, in one forward pass each.
+
+Word level: a text model reads each word alone; a speech model reads the audio of each
+trial window (from the word cue) and its states are averaged over time. Frame level: a
+speech model reads the whole recording in chunks with context on both sides (memory
+stays bounded; each kept frame has at least ``context`` seconds of audio around it), and
+its states are interpolated onto the centres of the neural frames (50 ms windows every
+10 ms), one row per frame of :func:`neurospeech.highgamma.extract`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal
+from tqdm.auto import tqdm
+
+from neurospeech import audio, highgamma
+from neurospeech.bids import Recording
+from neurospeech.embeddings.models import LoadedModel
+
+#: Trial windows per forward pass at word level.
+_BATCH = 16
+#: Seconds of audio a Whisper encoder reads.
+WHISPER_SECONDS = 30.0
+
+
+def resample(waveform: np.ndarray, sfreq: float, target: float) -> np.ndarray:
+    """Resample ``waveform`` from ``sfreq`` to ``target`` Hz (polyphase, zero-phase FIR)."""
+    ratio = Fraction(float(target) / float(sfreq)).limit_denominator(10_000)
+    x = np.asarray(waveform, dtype=float)
+    if ratio == 1:
+        return x
+    return signal.resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def _normalized(loaded: LoadedModel, waveform: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance where the model's feature extractor asks for it."""
+    if loaded.space.family == "whisper" or not getattr(
+        loaded.feature_extractor, "do_normalize", False
+    ):
+        return waveform
+    return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
+
+
+def frame_timing(loaded: LoadedModel) -> tuple[float, float]:
+    """Return (offset, hop) in seconds of a speech model's output frames.
+
+    Frame ``j`` is centred ``offset + j * hop`` seconds after the start of the input.
+    """
+    config = loaded.model.config
+    if loaded.space.family == "whisper":
+        hop = loaded.feature_extractor.hop_length * 2 / loaded.sfreq  # conv2 has stride 2
+        return 0.0, hop
+    field, jump = 1, 1
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return (field - 1) / 2 / loaded.sfreq, jump / loaded.sfreq
+
+
+def hidden_states(loaded: LoadedModel, waveforms: np.ndarray) -> np.ndarray:
+    """All hidden states of a speech model for equally long waveforms.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+        A speech model.
+    waveforms : ndarray, shape (n_inputs, n_samples)
+        At ``loaded.sfreq``, already normalized where the model asks for it.
+
+    Returns
+    -------
+    states : ndarray, shape (n_layers, n_inputs, n_frames, dim), float32
+        Layer 0 is the input to the first transformer layer.
+    """
+    import torch
+
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    if loaded.space.family == "whisper":
+        inputs = loaded.feature_extractor(
+            list(waveforms), sampling_rate=loaded.sfreq, return_tensors="pt"
+        ).input_features
+        offset, hop = frame_timing(loaded)
+        keep = int(np.ceil(waveforms.shape[1] / loaded.sfreq / hop))
+    else:
+        inputs, keep = torch.from_numpy(waveforms), None
+    with torch.inference_mode():
+        output = loaded.model(inputs.to(loaded.device), output_hidden_states=True)
+    return torch.stack(output.hidden_states)[:, :, :keep].float().cpu().numpy()
+
+
+def _audio_at_model_rate(loaded: LoadedModel, recording: Recording) -> np.ndarray:
+    return resample(recording.audio, recording.audio_sfreq, loaded.sfreq)
+
+
+def _cues(recording: Recording) -> tuple[np.ndarray, np.ndarray]:
+    """Words and cue times (s, on the audio clock) of the ``word`` events."""
+    words = recording.words
+    if words.empty:
+        raise ValueError(f"sub-{recording.subject}: events.tsv has no 'word' rows")
+    cues = words["sample"].to_numpy() / recording.sfreq - recording.audio_offset
+    return words["value"].astype(str).to_numpy(), cues
+
+
+def _check_inside(recording: Recording, cues, length: float, duration: float) -> None:
+    outside = np.flatnonzero((cues < 0) | (cues + length > duration + 1e-9))
+    if outside.size:
+        k = outside[0]
+        raise ValueError(
+            f"sub-{recording.subject}: the {length:g} s window of word {k} (cue at "
+            f"{cues[k]:.3f} s on the audio clock) does not fit in the {duration:.3f} s of audio"
+        )
+
+
+def speech_trials(loaded: LoadedModel, recording: Recording, trial_length: float) -> np.ndarray:
+    """Speech-model states averaged over each trial window: (layers, trials, dim)."""
+    if not trial_length > 0:
+        raise ValueError(f"trial_length must be positive seconds, got {trial_length}")
+    waveform = _audio_at_model_rate(loaded, recording)
+    _, cues = _cues(recording)
+    _check_inside(recording, cues, trial_length, len(waveform) / loaded.sfreq)
+    length = int(round(trial_length * loaded.sfreq))
+    starts = np.round(cues * loaded.sfreq).astype(int)
+    windows = np.stack([_normalized(loaded, waveform[s : s + length]) for s in starts])
+    parts = [
+        hidden_states(loaded, windows[i : i + _BATCH]).mean(axis=2)
+        for i in range(0, len(windows), _BATCH)
+    ]
+    return np.concatenate(parts, axis=1)
+
+
+def _word_tokens(loaded: LoadedModel, word: str):
+    """Token ids of ``word`` alone and the positions to average (the word's own tokens)."""
+    tokenizer = loaded.tokenizer
+    if loaded.space.family == "gpt2":  # the paper: the word alone, no special tokens
+        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+        return ids, np.ones(len(ids), bool)
+    encoded = tokenizer(word, return_special_tokens_mask=True)
+    return encoded["input_ids"], np.asarray(encoded["special_tokens_mask"]) == 0
+
+
+def text_words(loaded: LoadedModel, words) -> np.ndarray:
+    """Text-model states per word, averaged over the word's tokens: (layers, words, dim)."""
+    import torch
+
+    words = [str(w) for w in words]
+    empty = [k for k, w in enumerate(words) if not w.strip()]
+    if empty:
+        raise ValueError(f"words {empty[:10]} are empty: a text model needs the word itself")
+    if loaded.space.family == "fasttext":
+        return np.stack([loaded.model[w] for w in words])[None].astype(np.float32)
+    unique = {}
+    for word in dict.fromkeys(words):
+        ids, own = _word_tokens(loaded, word)
+        if not own.any():
+            raise ValueError(f"the tokenizer of {loaded.space.name} gives no tokens for {word!r}")
+        with torch.inference_mode():
+            output = loaded.model(
+                torch.tensor([ids], device=loaded.device), output_hidden_states=True
+            )
+        states = torch.stack(output.hidden_states)[:, 0].float().cpu().numpy()
+        unique[word] = states[:, own].mean(axis=1)
+    return np.stack([unique[w] for w in words], axis=1)
+
+
+def log_mel_trials(
+    recording: Recording, trial_length: float, *, window: float = 0.05, shift: float = 0.01
+) -> np.ndarray:
+    """Log-mel spectrogram averaged over each trial window: (1, trials, 23).
+
+    The frames averaged are those lying entirely within ``trial_length`` seconds from
+    the word cue (on the audio clock, so ``recording.audio_offset`` is accounted for).
+    """
+    if not trial_length >= window:
+        raise ValueError(f"trial_length must be at least one {window} s frame, got {trial_length}")
+    spec = audio.log_mel(recording.audio, recording.audio_sfreq, window, shift)
+    _, cues = _cues(recording)
+    first = np.ceil(np.round(cues / shift, 6)).astype(int)
+    count = int(np.floor(round((trial_length - window) / shift, 6))) + 1
+    last_end = (len(spec) - 1) * shift + window  # end of the last frame
+    _check_inside(recording, first * shift, (count - 1) * shift + window, last_end)
+    return np.stack([spec[start : start + count].mean(axis=0) for start in first])[None]
+
+
+def _neural_frame_times(recording: Recording, window: float, shift: float) -> np.ndarray:
+    """Centres of the neural frames, in seconds on the audio clock."""
+    starts, length = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
+    return (starts + length / 2) / recording.sfreq - recording.audio_offset
+
+
+def interpolate(times: np.ndarray, states: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``states`` (layers, frames, dim) at times ``at``.
+
+    Times outside ``times`` take the nearest frame.
+    """
+    right = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
+    left = right - 1
+    weight = np.clip((at - times[left]) / (times[right] - times[left]), 0.0, 1.0)
+    weight = weight.astype(states.dtype)[None, :, None]
+    return states[:, left] * (1 - weight) + states[:, right] * weight
+
+
+def speech_frames(
+    loaded: LoadedModel,
+    recording: Recording,
+    *,
+    window: float = 0.05,
+    shift: float = 0.01,
+    chunk: float | None = None,
+    context: float = 4.0,
+    progress: bool = False,
+) -> np.ndarray:
+    """Speech-model states on the neural frame grid: (layers, n_frames, dim).
+
+    The audio is cut into ``chunk``-second pieces; each is run with up to ``context``
+    seconds of audio on both sides and only the frames centred inside the piece are kept.
+    ``chunk=None`` takes 30 s (Whisper: 30 s in all, its input length). Normalization
+    (where the model asks for it) uses the whole recording, so a chunk's input does not
+    depend on where it was cut.
+    """
+    whisper = loaded.space.family == "whisper"
+    if chunk is None:
+        chunk = WHISPER_SECONDS - 2 * context if whisper else 30.0
+    if chunk <= 0 or context < 0:
+        raise ValueError(f"chunk must be positive and context non-negative, got {chunk}, {context}")
+    if whisper and chunk + 2 * context > WHISPER_SECONDS:
+        raise ValueError("Whisper reads at most 30 s: chunk + 2 * context must be <= 30")
+    waveform = _normalized(loaded, _audio_at_model_rate(loaded, recording))
+    rate = loaded.sfreq
+    offset, hop = frame_timing(loaded)
+    step, margin = int(round(chunk * rate)), int(round(context * rate))
+    times, parts = [], []
+    for start in tqdm(range(0, len(waveform), step), desc="chunks", disable=not progress):
+        first, last = max(0, start - margin), min(len(waveform), start + step + margin)
+        states = hidden_states(loaded, waveform[first:last])[:, 0]
+        centres = (first + offset * rate) / rate + hop * np.arange(states.shape[1])
+        end = (start + step) / rate if start + step < len(waveform) else np.inf
+        kept = (centres >= start / rate) & (centres < end)
+        times.append(centres[kept])
+        parts.append(states[:, kept])
+    times, states = np.concatenate(times), np.concatenate(parts, axis=1)
+    return interpolate(times, states, _neural_frame_times(recording, window, shift))
+
+
+def log_mel_frames(recording: Recording, *, window: float = 0.05, shift: float = 0.01):
+    """Return the log-mel spectrogram on the neural frame grid: (1, n_frames, 23).
+
+    Frame ``k`` of both is paired as the decoding baseline pairs them (same index, the
+    reference's window placement on each stream), moved by ``recording.audio_offset``
+    rounded to whole frames; frames beyond the audio repeat its first or last frame.
+    """
+    spec = audio.log_mel(recording.audio, recording.audio_sfreq, window, shift)
+    starts, _ = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
+    index = np.arange(len(starts)) - int(round(recording.audio_offset / shift))
+    return spec[np.clip(index, 0, len(spec) - 1)][None]

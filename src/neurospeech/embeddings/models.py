@@ -1,0 +1,233 @@
+"""Load the model of a feature space at its pinned commit, or fail at once saying why.
+
+Files come from the Hugging Face cache (``HF_HUB_CACHE``, or ``cache_dir``), at exactly
+the registry's commit. With ``HF_HUB_OFFLINE=1``, or when the hub cannot be reached, a
+model missing from the cache is a :class:`ModelUnavailableError` naming the model, its
+revision and how to get it (``nox -s models``, or the container); it never waits on the
+network. Untrained controls read only the configuration (and tokenizer) and draw their
+weights from :data:`~neurospeech.embeddings.registry.UNTRAINED_SEED`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from neurospeech.embeddings.registry import UNTRAINED_SEED, FeatureSpace, check_revision, get
+
+logger = logging.getLogger(__name__)
+
+#: Files needed to build a model, its tokenizer and its feature extractor.
+_CONFIG_FILES = ["*.json", "*.txt", "*.model"]
+_WEIGHT_FILES = ["*.safetensors", "pytorch_model.bin"]
+HOW_TO_FETCH = (
+    "fetch the registry's models once with `nox -s models` (or `neurospeech models fetch`), "
+    "or use the container, which has them"
+)
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model's files are not in the local cache and cannot be downloaded now."""
+
+
+@dataclass
+class LoadedModel:
+    """A feature space ready to compute features.
+
+    Attributes
+    ----------
+    space : FeatureSpace
+    revision : str or None
+        The commit the files came from (None for models built from code).
+    model : object or None
+        A ``torch.nn.Module`` in eval mode (the encoder, for Whisper), gensim
+        ``KeyedVectors`` for FastText, None for log-mel.
+    tokenizer : object or None
+        For text models.
+    feature_extractor : object or None
+        For speech models: the Hugging Face feature extractor (its ``sampling_rate`` and
+        ``do_normalize`` are used; Whisper's computes its log-mel input).
+    device : str
+        Where the network runs (``"cpu"``, ``"cuda"``, ...).
+    """
+
+    space: FeatureSpace
+    revision: str | None
+    model: Any = None
+    tokenizer: Any = None
+    feature_extractor: Any = None
+    device: str = "cpu"
+
+    @property
+    def sfreq(self) -> int:
+        """Audio rate the model expects (Hz)."""
+        return int(getattr(self.feature_extractor, "sampling_rate", 16000))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face endpoint opens within ``timeout`` s."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def snapshot(
+    space: FeatureSpace,
+    revision: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    weights: bool = True,
+) -> Path:
+    """Return the local folder of ``space``'s files at ``revision``, downloading if allowed.
+
+    The local cache is tried first (a commit never changes, so a cached snapshot needs
+    no check online); then, unless ``HF_HUB_OFFLINE`` is set, the hub, after a quick
+    check that it can be reached at all.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The files are not cached and the hub is off limits or unreachable.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    patterns = (
+        [space.filename] if space.filename else _CONFIG_FILES + (_WEIGHT_FILES if weights else [])
+    )
+    options = {"revision": revision, "cache_dir": cache_dir, "allow_patterns": patterns}
+    try:
+        return Path(snapshot_download(space.hf_id, local_files_only=True, **options))
+    except LocalEntryNotFoundError:
+        pass
+    if _offline():
+        reason = "HF_HUB_OFFLINE is set"
+    elif not hub_reachable():
+        reason = "the Hugging Face hub cannot be reached"
+    else:
+        try:
+            return Path(snapshot_download(space.hf_id, etag_timeout=10, **options))
+        except (OSError, ValueError) as error:
+            reason = f"downloading failed ({error})"
+    raise ModelUnavailableError(
+        f"{space.name}: {space.hf_id} at revision {revision} is not in the local Hugging "
+        f"Face cache and {reason}. To obtain it, {HOW_TO_FETCH}."
+    )
+
+
+def _default_config(family: str):
+    from transformers import HubertConfig, Wav2Vec2Config
+
+    configs = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig}
+    if family not in configs:
+        raise ValueError(f"no default configuration for family {family!r}")
+    return configs[family]()
+
+
+def _transformer(space: FeatureSpace, folder: Path | None):
+    """Build the network: pretrained weights from ``folder``, or seeded random weights."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    if space.untrained:
+        config = (
+            _default_config(space.family) if folder is None else AutoConfig.from_pretrained(folder)
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(UNTRAINED_SEED)
+            model = AutoModel.from_config(config)
+    else:
+        model = AutoModel.from_pretrained(folder)
+    if space.family == "whisper":
+        model = model.get_encoder()
+    return model.eval()
+
+
+def _feature_extractor(space: FeatureSpace, folder: Path | None):
+    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    if folder is None or not (folder / "preprocessor_config.json").exists():
+        return Wav2Vec2FeatureExtractor()
+    return AutoFeatureExtractor.from_pretrained(folder)
+
+
+def load(
+    name: str | FeatureSpace,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
+) -> LoadedModel:
+    """Load a feature space's model.
+
+    Parameters
+    ----------
+    name : str or FeatureSpace
+        A registry name (see :data:`~neurospeech.embeddings.registry.REGISTRY`).
+    revision : str, optional
+        A commit hash overriding the registry's pin (needed where it has none).
+    cache_dir : path-like, optional
+        Hugging Face cache folder (default: ``HF_HUB_CACHE`` or ``~/.cache/huggingface``).
+    device : str
+        Where a network runs (``"cpu"``, ``"cuda"``); features come back as NumPy arrays.
+
+    Returns
+    -------
+    LoadedModel
+    """
+    space = get(name)
+    loaded = _load(space, revision, cache_dir)
+    if loaded.model is not None and space.family != "fasttext":
+        loaded.model.to(device)
+        loaded.device = device
+    return loaded
+
+
+def _load(space: FeatureSpace, revision: str | None, cache_dir) -> LoadedModel:
+    if space.family == "log-mel":
+        return LoadedModel(space, None)
+    if space.hf_id is None:  # an untrained control built from the library's defaults
+        return LoadedModel(
+            space,
+            None,
+            _transformer(space, None),
+            feature_extractor=_feature_extractor(space, None),
+        )
+    revision = revision or space.revision
+    if revision is None:
+        raise ValueError(
+            f"{space.name}: the registry has no verified commit for {space.hf_id}; pass "
+            f"revision=<40-character commit hash> (see its 'Files and versions' page)"
+        )
+    check_revision(revision, space.name)
+    folder = snapshot(space, revision, cache_dir=cache_dir, weights=not space.untrained)
+    logger.info("loading %s from %s", space.name, folder)
+    if space.family == "fasttext":
+        from gensim.models.fasttext import load_facebook_vectors
+
+        return LoadedModel(space, revision, load_facebook_vectors(str(folder / space.filename)))
+    if space.kind == "text":
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return LoadedModel(space, revision, _transformer(space, folder), tokenizer=tokenizer)
+    return LoadedModel(
+        space,
+        revision,
+        _transformer(space, folder),
+        feature_extractor=_feature_extractor(space, folder),
+    )

@@ -1,0 +1,326 @@
+"""Embeddings: tiny models built from configs, saved in a Hugging Face cache layout, and
+loaded offline through the same code path as the real ones."""
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+import torch
+from scipy import signal
+from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+from tokenizers import models as tokenizer_models
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    GPT2Config,
+    GPT2Model,
+    GPT2TokenizerFast,
+    HubertConfig,
+    HubertModel,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Model,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperModel,
+)
+
+from neurospeech import bids, embeddings, highgamma
+from neurospeech.embeddings import cache, extract, models, registry
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+WORDS = "boot klok fiets papier vogel kort koffie leraar tafel thee man peper kind".split()
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+}
+TINY_AUDIO = {
+    **TINY,
+    "conv_dim": (16,) * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
+
+
+def _snapshot(root, hf_id):
+    folder = root / f"models--{hf_id.replace('/', '--')}" / "snapshots" / COMMIT
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _bpe_tokenizer():
+    tok = Tokenizer(tokenizer_models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"],
+    )
+    tok.train_from_iterator([" ".join(WORDS)] * 5, trainer)
+    return GPT2TokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+def _wordpiece_tokenizer():
+    tok = Tokenizer(tokenizer_models.WordPiece(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=120, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    tok.train_from_iterator([" ".join(WORDS)] * 5, trainer)
+    return BertTokenizerFast(tokenizer_object=tok)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A Hugging Face cache holding tiny stand-ins of the registry's models at COMMIT."""
+    root = tmp_path_factory.mktemp("hf-cache")
+    torch.manual_seed(1)
+    builders = {
+        "wav2vec2-xls-r-300m": (
+            Wav2Vec2Model(Wav2Vec2Config(feat_extract_norm="layer", **TINY_AUDIO)),
+            Wav2Vec2FeatureExtractor(do_normalize=True),
+        ),
+        "hubert-base": (HubertModel(HubertConfig(**TINY_AUDIO)), Wav2Vec2FeatureExtractor()),
+        "whisper-base-encoder": (
+            WhisperModel(
+                WhisperConfig(
+                    d_model=32,
+                    encoder_layers=2,
+                    decoder_layers=1,
+                    encoder_attention_heads=2,
+                    decoder_attention_heads=2,
+                    encoder_ffn_dim=37,
+                    decoder_ffn_dim=37,
+                    vocab_size=100,
+                    pad_token_id=0,
+                    bos_token_id=1,
+                    eos_token_id=2,
+                    decoder_start_token_id=1,
+                )
+            ),
+            WhisperFeatureExtractor(),
+        ),
+        "gpt2": (
+            GPT2Model(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=300)),
+            _bpe_tokenizer(),
+        ),
+        "bert-base-dutch": (
+            BertModel(BertConfig(vocab_size=120, **TINY)),
+            _wordpiece_tokenizer(),
+        ),
+    }
+    spaces = {}
+    for name, (model, companion) in builders.items():
+        folder = _snapshot(root, registry.REGISTRY[name].hf_id)
+        model.save_pretrained(folder)
+        companion.save_pretrained(folder)
+        for variant in (name, f"{name}-untrained"):
+            spaces[variant] = dataclasses.replace(registry.REGISTRY[variant], revision=COMMIT)
+    from gensim.models.fasttext import FastText, save_facebook_model
+
+    fasttext = FastText(vector_size=8, min_count=1, epochs=5, seed=1, workers=1)
+    sentences = [WORDS[k:] + WORDS[:k] for k in range(len(WORDS))]
+    fasttext.build_vocab(sentences)
+    fasttext.train(sentences, total_examples=len(sentences), epochs=5)
+    save_facebook_model(
+        fasttext, str(_snapshot(root, "facebook/fasttext-nl-vectors") / "model.bin")
+    )
+    spaces["fasttext-nl"] = dataclasses.replace(registry.REGISTRY["fasttext-nl"], revision=COMMIT)
+    return root, spaces, fasttext
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _load(hub, name):
+    root, spaces, _ = hub
+    return embeddings.load(spaces[name], cache_dir=root)
+
+
+def test_registry_names_kinds_and_pins():
+    assert {"fasttext-nl", "gpt2", "wav2vec2-xls-r-300m", "log-mel"} <= set(registry.REGISTRY)
+    for space in registry.REGISTRY.values():
+        if space.revision is not None:
+            assert registry.check_revision(space.revision) == space.revision
+        if space.hf_id is not None and not space.untrained and space.family != "fasttext":
+            assert f"{space.name}-untrained" in registry.REGISTRY
+    for name in registry.PROFILES["sample"]:
+        assert registry.REGISTRY[name].offline  # the sample runs without any download
+    for profile in registry.PROFILES.values():
+        assert set(profile) <= set(registry.REGISTRY)
+
+
+def test_unknown_names_and_bad_revisions_are_clear_errors():
+    with pytest.raises(ValueError, match=r"unknown feature space 'gtp2'.*'gpt2'.*Known: .*log-mel"):
+        embeddings.get("gtp2")
+    for revision in ("main", "v1.0", COMMIT[:12], COMMIT.upper()):
+        with pytest.raises(ValueError, match="is not a commit hash"):
+            embeddings.load("gpt2", revision=revision)
+    with pytest.raises(ValueError, match="no verified commit .* pass revision="):
+        embeddings.load("bert-base-dutch")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        registry.FeatureSpace("x", "video", "gpt2")
+
+
+@pytest.mark.parametrize("setting", ["HF_HUB_OFFLINE", "no network"])
+def test_a_missing_model_fails_at_once_naming_it(tmp_path, monkeypatch, setting):
+    if setting == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:  # never let a test reach the hub: the probe says it is unreachable
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)
+    start = time.perf_counter()
+    with pytest.raises(embeddings.ModelUnavailableError) as error:
+        embeddings.load("gpt2", cache_dir=tmp_path)
+    assert time.perf_counter() - start < 5
+    message = str(error.value)
+    assert "openai-community/gpt2" in message and registry.REGISTRY["gpt2"].revision in message
+    assert "nox -s models" in message
+    assert (
+        "HF_HUB_OFFLINE is set" if setting == "HF_HUB_OFFLINE" else "cannot be reached"
+    ) in message
+
+
+def test_gpt2_word_embedding_is_the_word_alone_averaged_over_tokens(hub, offline):
+    loaded = _load(hub, "gpt2")
+    features = extract.text_words(loaded, ["leraar", "koffie", "leraar"])
+    assert features.shape == (3, 3, 32)  # embeddings + 2 layers, words, dims
+    reference = GPT2Model.from_pretrained(
+        hub[0] / "models--openai-community--gpt2" / "snapshots" / COMMIT
+    ).eval()
+    for k, word in enumerate(["leraar", "koffie"]):
+        ids = loaded.tokenizer(word, add_special_tokens=False)["input_ids"]
+        assert len(ids) >= 1 and loaded.tokenizer.eos_token_id not in ids
+        with torch.no_grad():
+            states = reference(torch.tensor([ids]), output_hidden_states=True).hidden_states
+        expected = torch.stack(states)[:, 0].mean(dim=1).numpy()
+        np.testing.assert_allclose(features[:, k], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(features[:, 0], features[:, 2])
+    with pytest.raises(ValueError, match="words \\[1\\] are empty"):
+        extract.text_words(loaded, ["boot", " "])
+
+
+def test_bert_averages_over_the_word_tokens_only(hub, offline):
+    loaded = _load(hub, "bert-base-dutch")
+    encoded = loaded.tokenizer("fiets", return_special_tokens_mask=True)
+    own = np.asarray(encoded["special_tokens_mask"]) == 0
+    assert not own.all()  # [CLS] and [SEP] are read but not averaged
+    with torch.no_grad():
+        states = loaded.model(torch.tensor([encoded["input_ids"]]), output_hidden_states=True)
+    expected = torch.stack(states.hidden_states)[:, 0].numpy()[:, own].mean(axis=1)
+    np.testing.assert_allclose(extract.text_words(loaded, ["fiets"])[:, 0], expected, atol=1e-6)
+
+
+def test_fasttext_vectors_come_from_the_bin_file(hub, offline):
+    loaded = _load(hub, "fasttext-nl")
+    features = extract.text_words(loaded, ["tafel", "tafels"])  # a word, and one unseen
+    assert features.shape == (1, 2, 8)
+    np.testing.assert_allclose(features[0, 0], hub[2].wv["tafel"], rtol=1e-6)
+    np.testing.assert_allclose(features[0, 1], hub[2].wv["tafels"], rtol=1e-6)
+
+
+def test_untrained_controls_are_seeded_and_differ_from_the_trained(hub, offline):
+    trained, control = _load(hub, "gpt2"), _load(hub, "gpt2-untrained")
+    again = _load(hub, "gpt2-untrained")
+    a, b = trained.model.state_dict(), control.model.state_dict()
+    assert a.keys() == b.keys()
+    assert not torch.equal(a["h.0.mlp.c_fc.weight"], b["h.0.mlp.c_fc.weight"])
+    for key, value in b.items():
+        assert torch.equal(value, again.model.state_dict()[key])
+    default = embeddings.load("wav2vec2-base-untrained")  # offline: built from code
+    assert default.model.config.hidden_size == 768 and default.revision is None
+
+
+@pytest.fixture(scope="module")
+def recording(tiny_dataset):
+    return bids.read_recording(tiny_dataset, "01")
+
+
+@pytest.mark.parametrize("name", ["wav2vec2-xls-r-300m", "hubert-base", "whisper-base-encoder"])
+def test_speech_features_have_one_row_per_trial_and_per_neural_frame(hub, offline, recording, name):
+    loaded = _load(hub, name)
+    words = embeddings.word_level(loaded, recording, 1.0)
+    assert words.shape == (3, len(recording.words), 32) and words.dtype == np.float32
+    n_frames = len(highgamma.extract(recording.ieeg[:, :1], recording.sfreq))
+    frames = embeddings.frame_level(loaded, recording, chunk=10.0, context=2.0)
+    assert frames.shape == (3, n_frames, 32) and np.isfinite(frames).all()
+
+
+def test_chunked_frames_equal_unchunked_away_from_the_edges(hub, offline, recording):
+    """With attention switched off the network is local, so chunk seams must not show."""
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    for layer in loaded.model.encoder.layers:
+        for projection in (layer.attention.v_proj, layer.attention.out_proj):
+            torch.nn.init.zeros_(projection.weight)
+            torch.nn.init.zeros_(projection.bias)
+    chunked = extract.speech_frames(loaded, recording, chunk=4.0, context=1.0)
+    whole = extract.speech_frames(loaded, recording, chunk=1000.0, context=0.0)
+    inner = slice(100, chunked.shape[1] - 100)  # 1 s from either end
+    assert np.max(np.abs(chunked[:, inner] - whole[:, inner])) <= 1e-4
+
+
+def test_frame_alignment_puts_model_frames_at_their_audio_times(hub, offline, recording):
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    offset, hop = extract.frame_timing(loaded)
+    assert hop == pytest.approx(0.02) and offset == pytest.approx(199.5 / 16000)
+    times = np.arange(5) * 0.02
+    states = np.arange(5, dtype=np.float32)[None, :, None]
+    np.testing.assert_allclose(
+        extract.interpolate(times, states, np.array([-1.0, 0.01, 0.05, 9.0]))[0, :, 0],
+        [0.0, 0.5, 2.5, 4.0],
+    )
+
+
+def test_audio_at_another_rate_is_resampled(hub, offline, recording):
+    loaded = _load(hub, "hubert-base")
+    rate = 44100
+    resampled = dataclasses.replace(
+        recording,
+        audio=signal.resample_poly(recording.audio.astype(float), 147, 160),
+        audio_sfreq=float(rate),
+    )
+    native = embeddings.word_level(loaded, recording, 1.0)
+    other = embeddings.word_level(loaded, resampled, 1.0)
+    assert other.shape == native.shape
+    assert np.corrcoef(native.ravel(), other.ravel())[0, 1] > 0.99
+
+
+def test_log_mel_at_word_and_frame_level(recording, tiny_params):
+    words = embeddings.word_level("log-mel", recording, 1.0)
+    assert words.shape == (1, tiny_params.n_words, 23)
+    frames = embeddings.frame_level("log-mel", recording)
+    stacked, spec, _ = __import__("neurospeech.decoding").decoding.reference_features(recording)
+    assert frames.shape[1] == len(highgamma.extract(recording.ieeg[:, :1], recording.sfreq))
+    # with the audio starting with the sEEG, the frames are the spectrogram's own frames
+    np.testing.assert_allclose(frames[0, 20 : 20 + len(spec)], spec, rtol=1e-5)
+    text = embeddings.LoadedModel(registry.REGISTRY["gpt2"], None)
+    with pytest.raises(ValueError, match="text model"):
+        embeddings.frame_level(text, recording)
+
+
+def test_results_are_cached_by_everything_they_depend_on(tmp_path, recording, monkeypatch):
+    first = embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path)
+    files = sorted(p.suffix for p in tmp_path.iterdir())
+    assert files == [".json", ".npy"]
+    monkeypatch.setattr(extract, "log_mel_trials", lambda *a, **k: pytest.fail("recomputed"))
+    np.testing.assert_allclose(
+        embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path), first, rtol=1e-3
+    )
+    monkeypatch.undo()
+    embeddings.word_level("log-mel", recording, 2.0, cache_dir=tmp_path)  # another key
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_float16_storage_only_where_every_layer_keeps_r_0999():
+    rng = np.random.default_rng(0)
+    smooth = rng.standard_normal((3, 50, 8)).astype(np.float32)
+    assert cache.storage_dtype(smooth) == np.float16
+    tiny_range = 1000 + 1e-3 * smooth  # float16 cannot resolve these differences
+    assert cache.storage_dtype(tiny_range) == np.float32
