@@ -20,11 +20,7 @@ import numpy as np
 
 from neurospeech import bids, figures, pipeline
 
-ctx = pipeline.context()
-figures.apply_style()
-print(f"profile: {ctx.profile}; data: {ctx.bids_root}")
-if ctx.simulated:
-    print("These are SIMULATED data (neurospeech.simulate), not recordings.")
+ctx = pipeline.start()
 
 # %% [markdown]
 # ## Participants
@@ -72,7 +68,6 @@ for _, ev in first.iterrows():
 ax_time.set(
     yticks=[], xlabel="time (s)", title=f"sub-{subjects[0]}: word cue (orange), fixation (grey)"
 )
-if ctx.simulated:
-    fig.suptitle("SIMULATED sample data (neurospeech.simulate), not recordings", color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "data_overview")

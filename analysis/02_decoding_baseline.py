@@ -33,14 +33,9 @@ from tqdm.auto import tqdm
 
 from neurospeech import audio, bids, decoding, figures, pipeline
 
-ctx = pipeline.context()
-figures.apply_style()
-print(f"profile: {ctx.profile}; data: {ctx.bids_root}")
-if ctx.simulated:
-    print("These are SIMULATED data (neurospeech.simulate), not recordings.")
+ctx = pipeline.start()
 N_SHIFTS, SEED = 1000, 0
 SHIFT_S = 0.01  # frame hop
-SIMULATED = "SIMULATED sample data, not recordings" if ctx.simulated else None
 
 # %% [markdown]
 # ## Reconstruction, chance and waveforms per participant
@@ -119,8 +114,7 @@ for sub in subjects:
     ax_bins.plot(np.arange(1, 24), results[sub].r.mean(axis=0), label=f"sub-{sub}")
 ax_bins.set(xlabel="mel bin", ylabel="mean r over folds", title="r per mel bin")
 ax_bins.legend(fontsize=7, frameon=False)
-if SIMULATED:
-    fig.suptitle(SIMULATED, color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "decoding_r")
 
@@ -163,8 +157,7 @@ for row, (name, spec) in enumerate((("original", original), ("reconstructed", re
     axes[row, 1].set(ylabel="amplitude (peak 1)", title=f"Griffin-Lim from the {name}")
 for ax in axes[1]:
     ax.set_xlabel("time in the decoded frames (s)")
-if SIMULATED:
-    fig.suptitle(SIMULATED, color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "decoding_example")
 

@@ -47,12 +47,7 @@ from tqdm.auto import tqdm
 from neurospeech import bids, embeddings, figures, paper_protocol, pipeline
 from neurospeech.simulate import read_truth
 
-ctx = pipeline.context()
-figures.apply_style()
-print(f"profile: {ctx.profile}; data: {ctx.bids_root}")
-if ctx.simulated:
-    print("These are SIMULATED data (neurospeech.simulate), not recordings.")
-SIMULATED = "SIMULATED sample data, not recordings" if ctx.simulated else None
+ctx = pipeline.start()
 N_SHUFFLES, N_PERMUTATIONS, SEED = 1000, 1000, 0
 # The published quirks, off: participant 10 is analysed, PCA is fitted inside the folds.
 DROP_PARTICIPANT_10 = False
@@ -224,8 +219,7 @@ for ax, seconds in zip(np.atleast_1d(axes), paper_protocol.TRIAL_LENGTHS):
         ylabel="R2 across channels (held-out trial)",
     )
 np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False, loc="lower left")
-if SIMULATED:
-    fig.suptitle(SIMULATED, color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "protocol_r2_boxplots")
 
@@ -248,8 +242,7 @@ for ax, seconds in zip(np.atleast_1d(axes), paper_protocol.TRIAL_LENGTHS):
         title=f"{seconds:g} s trials, all participants",
     )
 np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False, loc="upper left")
-if SIMULATED:
-    fig.suptitle(SIMULATED, color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "protocol_r2_histogram")
 
@@ -316,7 +309,6 @@ ax_r.set(ylabel="r across held-out words", title="word-level encoding, per chann
 for ax in (ax_pcc, ax_r):
     ax.set(xticks=x, xticklabels=[f"sub-{s}" for s in subjects])
 ax_r.legend(fontsize=7, frameon=False)
-if SIMULATED:
-    fig.suptitle(SIMULATED, color="C3")
+figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 figures.save(fig, ctx.figures / "protocol_audit")

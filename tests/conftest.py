@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from neurospeech.simulate import SimulationParams, simulate_dataset
+from neurospeech import bids
+from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEUROSPEECH_SHARED", REPO.parent / "shared"))
@@ -53,3 +54,15 @@ def realspeech_dir() -> Path:
     if not (path / "swpd").is_dir():
         pytest.skip(f"the real-speech fixture is not at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_sub01(tmp_path_factory):
+    """Participant 01 of the default sample, and its planted truth.
+
+    The simulator draws a participant from the seed and its index only, so simulating
+    it alone gives the same bytes as in the full sample.
+    """
+    params = SimulationParams(n_subjects=1, n_channels=16, n_responsive=8)
+    root = simulate_dataset(tmp_path_factory.mktemp("sample") / "bids", params, progress=False)
+    return bids.read_recording(root, "01"), read_truth(root, "01")

@@ -171,9 +171,9 @@ def test_linear_reconstruction_rejects_bad_input(features, target, kwargs, messa
 def test_chance_rejects_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         decoding.circular_shift_chance(np.zeros((50, 2)), np.zeros((40, 2)))
-    with pytest.raises(ValueError, match="no split point"):
+    with pytest.raises(ValueError, match="no shift between"):
         decoding.circular_shift_chance(np.ones((1, 2)))
-    with pytest.raises(ValueError, match=r"bins \[1\] of the spectrogram are constant"):
+    with pytest.raises(ValueError, match=r"columns \[1\] of the truth are constant"):
         decoding.circular_shift_chance(np.c_[np.arange(50.0), np.ones(50)])
 
 

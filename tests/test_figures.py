@@ -30,3 +30,12 @@ def test_tables_are_written_as_csv_and_latex(tmp_path):
     assert [p.name for p in paths] == ["scores.csv", "scores.tex"]
     latex = paths[1].read_text()
     assert "\\caption{Scores.}" in latex and "\\label{tab:s}" in latex and "0.515" in latex
+
+
+def test_mark_simulated_titles_only_simulated_figures():
+    fig = plt.figure()
+    figures.mark_simulated(fig, False)
+    assert fig._suptitle is None
+    figures.mark_simulated(fig, True)
+    assert fig._suptitle.get_text() == figures.SIMULATED_TITLE
+    plt.close(fig)

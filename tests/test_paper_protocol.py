@@ -11,7 +11,6 @@ from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
 
 from neurospeech import bids, embeddings, paper_protocol
-from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset
 
 METRICS = list(paper_protocol.METRICS)
 
@@ -178,14 +177,6 @@ def test_word_level_encoding_finds_the_informative_channels():
     np.testing.assert_allclose(result.q, false_discovery_control(result.p))
     assert result.null.shape == (200, 9) and result.alpha.shape == (10, 9)
     assert np.all(result.p_fwe >= result.p) and np.all(result.p_fwe[:4] < 0.05)
-
-
-@pytest.fixture(scope="module")
-def sample_sub01(tmp_path_factory):
-    """Participant 01 of the default sample (the simulator draws it the same on its own)."""
-    params = SimulationParams(n_subjects=1, n_channels=16, n_responsive=8)
-    root = simulate_dataset(tmp_path_factory.mktemp("sample") / "bids", params, progress=False)
-    return bids.read_recording(root, "01"), read_truth(root, "01")
 
 
 def test_on_the_sample_the_metric_cannot_tell_features_from_none(sample_sub01):

@@ -88,3 +88,17 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
     for name in ("protocol_r2_boxplots", "protocol_r2_histogram", "protocol_audit"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
     assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 3
+
+
+def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
+    script = REPO / "analysis" / "04_encoding.py"
+    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    electrodes = pd.read_csv(ctx.tables / "encoding_electrodes.csv")
+    assert set(electrodes["feature_space"]) == {"log-mel", "wav2vec2-base-untrained"}
+    assert {"r", "p", "q", "p_fwe", "best_lag_ms", "x", "y", "z"} <= set(electrodes.columns)
+    assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8 + 10
+    assert electrodes.loc[electrodes["layer"] > 0, "p_fwe_layers"].between(0, 1).all()
+    assert len(pd.read_csv(ctx.tables / "encoding_recovery.csv")) == 1
+    for name in ("encoding_profiles", "encoding_map"):
+        assert (ctx.figures / f"{name}.svg").stat().st_size > 0

@@ -65,3 +65,18 @@ def test_inner_cv_needs_splits():
     x, _ = _centred(10, 3, 1)
     with pytest.raises(ValueError, match="no inner cross-validation splits"):
         ridge.InnerCV(x, x, [], ALPHAS)
+
+
+def test_inner_cv_picks_the_penalties_himalaya_picks():
+    himalaya = pytest.importorskip("himalaya.ridge")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 15))
+    y = x @ (rng.standard_normal((15, 8)) * np.logspace(-2, 1, 8)) + rng.standard_normal((300, 8))
+    splits = list(KFold(5).split(x))
+    model = himalaya.RidgeCV(
+        alphas=ALPHAS, cv=splits, fit_intercept=False, solver_params={"local_alpha": True}
+    ).fit(x, y)
+    ours = ridge.InnerCV(x, x[:5], splits, ALPHAS)
+    _, alpha = ours.fit_predict(y)
+    np.testing.assert_allclose(alpha, np.asarray(model.best_alphas_), rtol=1e-12)
+    assert len(set(alpha)) > 2  # the targets do choose different penalties

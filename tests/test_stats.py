@@ -36,3 +36,15 @@ def test_max_statistic_p_uses_the_maximum_of_each_draw():
     )
     with pytest.raises(ValueError, match="draws x columns"):
         stats.max_statistic_p(np.array([0.1]), np.zeros(3))
+
+
+def test_circular_shift_null_equals_a_loop_of_np_roll():
+    rng = np.random.default_rng(1)
+    truth = rng.standard_normal((200, 3)).cumsum(axis=0)  # autocorrelated, like high-gamma
+    prediction = truth + 5 * rng.standard_normal((200, 3))
+    null = stats.circular_shift_null(truth, prediction, n_shifts=50, seed=4)
+    shifts = np.random.default_rng(4).integers(20, 180, size=50)
+    expected = np.array([stats.pearson_r(np.roll(truth, -k, axis=0), prediction) for k in shifts])
+    np.testing.assert_allclose(null, expected, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="no shift between"):
+        stats.circular_shift_null(truth[:1], prediction[:1])

@@ -226,11 +226,6 @@ def linear_reconstruction(
     return Reconstruction(r=r, predicted=predicted, explained_variance=explained, fold=fold)
 
 
-def _zscore(x: np.ndarray, name: str) -> np.ndarray:
-    std = _nonzero_std(x, f"bins {{}} of the {name} are constant")
-    return (x - x.mean(axis=0)) / std
-
-
 def circular_shift_chance(
     spectrogram: np.ndarray,
     prediction: np.ndarray | None = None,
@@ -246,7 +241,7 @@ def circular_shift_chance(
     ``prediction=None`` the shifted spectrogram is correlated with the unshifted one:
     the published scheme. Given the reconstructed spectrogram, the shifted true
     spectrogram is correlated with it instead: the chance level of the decoder's own
-    score. All shifts are evaluated at once, as one circular cross-correlation per bin.
+    score. See :func:`neurospeech.stats.circular_shift_null`.
 
     Parameters
     ----------
@@ -263,24 +258,10 @@ def circular_shift_chance(
     -------
     r : ndarray, shape (n_shifts, n_bins)
     """
-    target = np.asarray(spectrogram, dtype=float)
-    other = target if prediction is None else np.asarray(prediction, dtype=float)
-    if target.ndim != 2 or other.shape != target.shape:
-        raise ValueError(
-            f"spectrogram must be 2-D and prediction of the same shape, got {target.shape} "
-            f"and {other.shape}"
-        )
-    n_frames = len(target)
-    low, high = int(n_frames * margin), int(n_frames * (1 - margin))
-    if high <= low:
-        raise ValueError(f"{n_frames} frames leave no split point between {margin:.0%} margins")
-    splits = np.random.default_rng(seed).integers(low, high, size=n_shifts)
-    # r(split) = mean_t z_other[t] * z_target[(t + split) mod n]: a circular cross-correlation.
-    spectra = np.fft.rfft(_zscore(target, "spectrogram"), axis=0) * np.conj(
-        np.fft.rfft(_zscore(other, "prediction"), axis=0)
+    other = spectrogram if prediction is None else prediction
+    return stats.circular_shift_null(
+        spectrogram, other, n_shifts=n_shifts, seed=seed, margin=margin
     )
-    correlation = np.fft.irfft(spectra, n_frames, axis=0) / n_frames
-    return correlation[splits]
 
 
 def compare_with_chance(scores: np.ndarray, chance: np.ndarray) -> dict[str, float]:

@@ -53,6 +53,15 @@ def save(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ...] = ("
     return written
 
 
+SIMULATED_TITLE = "SIMULATED sample data (neurospeech.simulate), not recordings"
+
+
+def mark_simulated(fig: plt.Figure, simulated: bool) -> None:
+    """Title ``fig`` as made from simulated data, when it is."""
+    if simulated:
+        fig.suptitle(SIMULATED_TITLE, color="C3")
+
+
 def save_table(
     table: pd.DataFrame,
     path: str | os.PathLike,

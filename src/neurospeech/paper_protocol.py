@@ -433,15 +433,6 @@ class WordLevelEncoding:
         return self.q < level
 
 
-def _standardize(
-    values: np.ndarray, train: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Z-score ``values`` with the mean and standard deviation of the training rows."""
-    mean = values[train].mean(axis=0)
-    std = values[train].std(axis=0)
-    return (values - mean) / np.where(std > 0, std, 1.0), mean, std
-
-
 def _group_splits(groups: np.ndarray, n_splits: int, what: str) -> Splits:
     n_groups = len(np.unique(groups))
     if n_groups < 2:
@@ -457,7 +448,7 @@ class _WordLevelModel:
         self.outer = outer
         self.models = []
         for (train, test), splits in zip(outer, inner):
-            zx, _, _ = _standardize(x, train)
+            zx, _, _ = ridge.standardize(x, train)
             self.models.append(ridge.InnerCV(zx[train], zx[test], splits, alphas))
 
     def predict(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -465,7 +456,7 @@ class _WordLevelModel:
         predicted = np.zeros_like(y)
         chosen = np.zeros((len(self.outer), y.shape[1]))
         for k, ((train, test), model) in enumerate(zip(self.outer, self.models)):
-            zy, mean, std = _standardize(y, train)
+            zy, mean, std = ridge.standardize(y, train)
             if np.any(std == 0):
                 raise ValueError(
                     f"channels {np.flatnonzero(std == 0).tolist()} are constant over the "

@@ -88,6 +88,21 @@ def context() -> Context:
     )
 
 
+def start() -> Context:
+    """Begin an analysis script: return the run's context, with the figure style applied.
+
+    Prints the profile and the data folder, and says so when the data are simulated.
+    """
+    from neurospeech import figures
+
+    ctx = context()
+    figures.apply_style()
+    print(f"profile: {ctx.profile}; data: {ctx.bids_root}")
+    if ctx.simulated:
+        print("These are SIMULATED data (neurospeech.simulate), not recordings.")
+    return ctx
+
+
 def analysis_scripts(project_root: Path) -> list[Path]:
     """List the analysis scripts in the order they run (their file names sort them)."""
     return sorted((project_root / "analysis").glob("[0-9][0-9]_*.py"))

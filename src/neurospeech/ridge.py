@@ -1,16 +1,18 @@
-"""Ridge regression for many penalties and many targets from one factorization.
+"""Ridge regression for many penalties and many targets from one factorization per fold.
 
-One thin SVD of the training features serves every penalty and every target: with
-``X = U diag(s) V^T``, the ridge coefficients for penalty ``alpha`` are
-``V diag(s / (s^2 + alpha)) U^T Y``. A :class:`Factorization` keeps that SVD, so new
-targets (another channel set, a permutation of the trials) cost two small products.
-Nothing here fits an intercept: centre (or z-score) features and targets with training
-statistics first, as the analyses do.
+With the training features' Gram matrix ``X'X = V diag(lam) V'`` (or, with fewer rows than
+features, the right singular vectors of ``X``), the ridge coefficients for penalty
+``alpha`` are ``V diag(1 / (lam + alpha)) V' X'Y``: one eigendecomposition serves every
+penalty and every target. Cross-validation over contiguous blocks needs no refitting on
+the data either: a block's test error is a quadratic form in the training Gram matrix,
+which is the total minus the block's own. :class:`InnerCV` keeps those factorizations,
+so new targets (another channel set, a permutation of the trials) cost a few small
+products. Nothing here fits an intercept: centre (or z-score) features and targets with
+training statistics first, as the analyses do.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -26,35 +28,36 @@ def check_alphas(alphas: Iterable[float]) -> np.ndarray:
     return alphas
 
 
-class Factorization:
-    """The SVD of training features, with the test features projected on it.
+def standardize(values: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Z-score ``values`` with the mean and standard deviation of the ``train`` rows.
 
-    Parameters
-    ----------
-    x_train : ndarray, shape (n_train, n_features)
-    x_test : ndarray, shape (n_test, n_features)
+    A column constant over the training rows is only centred (its deviation divides by 1).
+
+    Returns
+    -------
+    z, mean, std : ndarray
     """
+    mean = values[train].mean(axis=0)
+    std = values[train].std(axis=0)
+    return (values - mean) / np.where(std > 0, std, 1.0), mean, std
 
-    def __init__(self, x_train: np.ndarray, x_test: np.ndarray) -> None:
-        u, self.s, vt = np.linalg.svd(x_train, full_matrices=False)
-        self.ut = u.T
-        self.projected_test = x_test @ vt.T
 
-    def predict(self, y_train: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-        """Ridge predictions of the test rows for every penalty.
+def _eigen(x: np.ndarray, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors of ``x'x`` restricted to the row space of ``x``.
 
-        Parameters
-        ----------
-        y_train : ndarray, shape (n_train, n_targets)
-        alphas : ndarray, shape (n_alphas,)
-            Positive penalties (see :func:`check_alphas`).
+    From the thin SVD of ``x`` when it has fewer rows than columns, else from ``gram``
+    (``x'x``, computed if not given).
+    """
+    if x.shape[0] < x.shape[1]:
+        _, s, vt = np.linalg.svd(x, full_matrices=False)
+        return s**2, vt.T
+    values, vectors = np.linalg.eigh(x.T @ x if gram is None else gram)
+    return np.clip(values, 0.0, None), vectors
 
-        Returns
-        -------
-        predicted : ndarray, shape (n_alphas, n_test, n_targets)
-        """
-        shrink = self.s / (self.s**2 + alphas[:, None])  # alphas x components
-        return (self.projected_test[None] * shrink[:, None, :]) @ (self.ut @ y_train)
+
+def _coefficients(values, vectors, cross, alpha) -> np.ndarray:
+    """``V diag(1 / (lam + alpha)) V' X'Y``; ``alpha`` scalar or one per target."""
+    return vectors @ ((vectors.T @ cross) / (values[:, None] + np.atleast_1d(alpha)[None, :]))
 
 
 def predictions(
@@ -75,25 +78,22 @@ def predictions(
     predicted : ndarray, shape (n_alphas, n_test, n_targets)
         ``x_test @ argmin_w ||y_train - x_train w||^2 + alpha ||w||^2`` for each alpha.
     """
-    return Factorization(x_train, x_test).predict(y_train, check_alphas(alphas))
-
-
-def r2_scores(y_true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """R2 of every target (last axis), for predictions stacked on leading axes.
-
-    NaN for a target that is constant in ``y_true``.
-    """
-    residual = ((y_true - predicted) ** 2).sum(axis=-2)
-    total = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 1 - residual / total
+    values, vectors = _eigen(x_train)
+    cross = x_train.T @ y_train
+    return np.stack(
+        [x_test @ _coefficients(values, vectors, cross, a) for a in check_alphas(alphas)]
+    )
 
 
 class InnerCV:
     """Ridge whose penalty each target chooses by an inner cross-validation.
 
-    The SVDs of the training set and of every inner training split are computed once;
-    :meth:`fit_predict` then handles any targets for the same rows cheaply.
+    The inner splits must partition the training rows (each row in exactly one test
+    split, as ``KFold`` gives). Each split's training Gram matrix is the total minus the
+    split's own block; its eigendecomposition and the block's projection are computed
+    once, so :meth:`fit_predict` handles any targets for the same rows with small
+    products only. Scores are R2 per target (``1 - SSE / SS`` about the split's test
+    mean) averaged over splits, as ``himalaya.ridge.RidgeCV`` scores them.
 
     Parameters
     ----------
@@ -112,24 +112,48 @@ class InnerCV:
         alphas: Iterable[float],
     ) -> None:
         self.alphas = check_alphas(alphas)
+        self.x_train = np.asarray(x_train, dtype=float)
+        self.x_test = np.asarray(x_test, dtype=float)
         self.splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
         if not self.splits:
             raise ValueError("no inner cross-validation splits were given")
-        self.inner = [Factorization(x_train[train], x_train[test]) for train, test in self.splits]
-        self.outer = Factorization(x_train, x_test)
+        tested = np.sort(np.concatenate([test for _, test in self.splits]))
+        if not np.array_equal(tested, np.arange(len(self.x_train))):
+            raise ValueError("the inner splits must test every training row exactly once")
+        many_rows = len(self.x_train) >= self.x_train.shape[1]
+        blocks = [self.x_train[test] for _, test in self.splits]
+        grams = [block.T @ block for block in blocks] if many_rows else None
+        total = sum(grams) if many_rows else None
+        self.factors = []
+        for k, ((train, _), block) in enumerate(zip(self.splits, blocks)):
+            gram = total - grams[k] if many_rows else None
+            values, vectors = _eigen(self.x_train[train], gram)
+            projected = block @ vectors
+            self.factors.append((values, vectors, projected.T @ projected))
+        self.outer = _eigen(self.x_train, total)
 
     def scores(self, y_train: np.ndarray) -> np.ndarray:
         """Mean R2 over the inner splits, shape (n_alphas, n_targets).
 
         A split where a target is constant does not count for that target.
         """
-        per_split = [
-            r2_scores(y_train[test], factors.predict(y_train[train], self.alphas))
-            for (train, test), factors in zip(self.splits, self.inner)
-        ]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-            return np.nanmean(per_split, axis=0)
+        y = np.asarray(y_train, dtype=float)
+        crosses = [self.x_train[test].T @ y[test] for _, test in self.splits]
+        total = sum(crosses)
+        summed = np.zeros((len(self.alphas), y.shape[1]))
+        counted = np.zeros(y.shape[1])
+        for (_, test), cross, (values, vectors, gram) in zip(self.splits, crosses, self.factors):
+            z = vectors.T @ (total - cross)  # training cross-products, projected
+            b = vectors.T @ cross
+            squares = (y[test] ** 2).sum(axis=0)
+            spread = squares - y[test].sum(axis=0) ** 2 / len(test)
+            valid = spread > 0
+            dz = z[None] / (values[None, :, None] + self.alphas[:, None, None])  # alphas x k x T
+            sse = squares - 2 * (b * dz).sum(axis=1) + (dz * (gram @ dz)).sum(axis=1)
+            summed += np.where(valid, 1 - sse / np.where(valid, spread, 1), 0.0)
+            counted += valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return summed / counted
 
     def fit_predict(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict the test rows, each target with its best penalty.
@@ -145,7 +169,6 @@ class InnerCV:
             The penalty of each target: the first with the best mean inner R2.
         """
         scores = np.nan_to_num(self.scores(y_train), nan=-np.inf)
-        best = np.argmax(scores, axis=0)
-        every = self.outer.predict(y_train, self.alphas)
-        predicted = np.take_along_axis(every, best[None, None, :], axis=0)[0]
-        return predicted, self.alphas[best]
+        alpha = self.alphas[np.argmax(scores, axis=0)]
+        coefficients = _coefficients(*self.outer, self.x_train.T @ y_train, alpha)
+        return self.x_test @ coefficients, alpha
