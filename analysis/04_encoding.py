@@ -82,10 +82,10 @@ for sub in tqdm(subjects, desc="participants"):
 
     mel = embeddings.frame_level("log-mel", recording)[0]
     result = encoding.fit(mel, frames)
-    profiles[sub] = encoding.lag_profile(mel, frames, PROFILE_LAGS_MS)
-    best = PROFILE_LAGS_MS[profiles[sub].argmax(axis=0)]
+    profiles[sub] = encoding.lag_profile(mel, frames, PROFILE_LAGS_MS, n_shifts=N_SHIFTS, seed=SEED)
     table = encoding.significance(frames, result, n_shifts=N_SHIFTS, seed=SEED)
-    rows.append(record(base, "log-mel", 0, result, table, best))
+    table["p_fwe_lags"] = profiles[sub].p_fwe
+    rows.append(record(base, "log-mel", 0, result, table, profiles[sub].best_lag_ms))
     for space in SPEECH_SPACES:
         layers = embeddings.frame_level(space, recording)
         nulls, scores = [], []
@@ -179,7 +179,7 @@ for sub in subjects:
     significant = mel_rows.loc[mel_rows["participant"] == f"sub-{sub}", "significant"].to_numpy()
     if significant.any():
         ax_lags.plot(
-            PROFILE_LAGS_MS, profiles[sub][:, significant].mean(axis=1), label=f"sub-{sub}"
+            PROFILE_LAGS_MS, profiles[sub].r[:, significant].mean(axis=1), label=f"sub-{sub}"
         )
 ax_lags.axvline(0, color="0.5", lw=0.8)
 ax_lags.text(-480, ax_lags.get_ylim()[1] * 0.95, "brain leads", fontsize=7, va="top")

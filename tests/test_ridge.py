@@ -80,3 +80,20 @@ def test_inner_cv_picks_the_penalties_himalaya_picks():
     _, alpha = ours.fit_predict(y)
     np.testing.assert_allclose(alpha, np.asarray(model.best_alphas_), rtol=1e-12)
     assert len(set(alpha)) > 2  # the targets do choose different penalties
+
+
+def test_torch_computes_the_same_as_numpy():
+    torch = pytest.importorskip("torch")
+    x, y = _centred(120, 10, 4, seed=5)
+    splits = list(KFold(4).split(x[:100]))
+    on_numpy = ridge.InnerCV(x[:100], x[100:], splits, ALPHAS)
+    on_torch = ridge.InnerCV(x[:100], x[100:], splits, ALPHAS, device="cpu")
+    assert isinstance(on_torch.x_train, torch.Tensor)
+    np.testing.assert_allclose(on_torch.scores(y[:100]), on_numpy.scores(y[:100]), atol=1e-10)
+    for ours, expected in zip(on_torch.fit_predict(y[:100]), on_numpy.fit_predict(y[:100])):
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)
+    xw, yw = _centred(40, 60, 3, seed=6)  # fewer rows than features: the SVD path
+    wide = list(KFold(4).split(xw[:30]))
+    expected = ridge.InnerCV(xw[:30], xw[30:], wide, ALPHAS).fit_predict(yw[:30])[0]
+    ours = ridge.InnerCV(xw[:30], xw[30:], wide, ALPHAS, device="cpu").fit_predict(yw[:30])[0]
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)

@@ -137,6 +137,7 @@ def fit(
     n_inner_folds: int = 5,
     alphas: Iterable[float] = ALPHAS,
     n_components: int | None = None,
+    device: str | None = None,
 ) -> Encoding:
     """Fit and evaluate a lagged ridge encoding model by contiguous cross-validation.
 
@@ -158,6 +159,9 @@ def fit(
     n_components : int, optional
         Reduce the features to this many principal components (fitted on each outer
         fold's training frames) before lagging.
+    device : str, optional
+        Solve with torch on this device (e.g. ``"cuda"``) instead of NumPy; the PCA and
+        the lagging stay on the CPU.
 
     Returns
     -------
@@ -187,7 +191,7 @@ def fit(
                 f"electrodes {constant} are constant in the training frames of fold {k}"
             )
         inner = list(KFold(n_inner_folds).split(train))
-        model = ridge.InnerCV(design[train], design[test], inner, alphas)
+        model = ridge.InnerCV(design[train], design[test], inner, alphas, device=device)
         prediction, chosen[k] = model.fit_predict(zy[train])
         predicted[test] = prediction * std + mean
         fold[test] = k
@@ -231,15 +235,64 @@ def significance(
     )
 
 
+@dataclass(frozen=True)
+class LagProfile:
+    """Held-out r of one single-lag model per lag, and each electrode's best lag.
+
+    Attributes
+    ----------
+    r : ndarray, shape (n_lags, n_electrodes)
+    lags_ms : ndarray, shape (n_lags,)
+    best_lag_ms : ndarray, shape (n_electrodes,)
+        The lag of each electrode's highest r.
+    p_fwe : ndarray, shape (n_electrodes,)
+        p-value of that highest r, corrected for the search over lags and electrodes: the
+        same circular shifts are applied at every lag, and each shift's maximum over lags
+        and electrodes forms the null.
+    """
+
+    r: np.ndarray
+    lags_ms: np.ndarray
+    best_lag_ms: np.ndarray
+    p_fwe: np.ndarray
+
+
 def lag_profile(
     features: np.ndarray,
     targets: np.ndarray,
     lags_ms: Iterable[float] = np.arange(-500, 501, 10),
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
     **options,
-) -> np.ndarray:
-    """Held-out r of one single-lag model per lag: shape (n_lags, n_electrodes).
+) -> LagProfile:
+    """Fit one single-lag model per lag (as :func:`fit`, with ``options``) and compare them.
 
-    Each lag gets its own model (the features at that lag only), fitted as :func:`fit`
-    does (``options`` are passed on); the best lag of an electrode is the argmax.
+    Parameters
+    ----------
+    features, targets
+        As for :func:`fit`.
+    lags_ms : iterable of float
+        The lags searched (default -500 to +500 ms in 10 ms steps).
+    n_shifts, seed
+        Circular shifts of the family-wise null (see :class:`LagProfile`).
+
+    Returns
+    -------
+    LagProfile
     """
-    return np.stack([fit(features, targets, lags_ms=[lag], **options).r for lag in lags_ms])
+    lags = np.asarray(list(lags_ms), dtype=float)
+    scores, family = [], np.full(n_shifts, -np.inf)
+    for lag in lags:
+        result = fit(features, targets, lags_ms=[lag], **options)
+        null = stats.circular_shift_null(targets, result.predicted, n_shifts=n_shifts, seed=seed)
+        family = np.maximum(family, null.max(axis=1))
+        scores.append(result.r)
+    r = np.stack(scores)
+    best = r.max(axis=0)
+    return LagProfile(
+        r=r,
+        lags_ms=lags,
+        best_lag_ms=lags[r.argmax(axis=0)],
+        p_fwe=stats.permutation_p(best, family[:, None]),
+    )

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as array_device
 
 
 def check_alphas(alphas: Iterable[float]) -> np.ndarray:
@@ -42,22 +44,23 @@ def standardize(values: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.n
     return (values - mean) / np.where(std > 0, std, 1.0), mean, std
 
 
-def _eigen(x: np.ndarray, gram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _eigen(x, gram=None):
     """Eigenvalues and eigenvectors of ``x'x`` restricted to the row space of ``x``.
 
     From the thin SVD of ``x`` when it has fewer rows than columns, else from ``gram``
-    (``x'x``, computed if not given).
+    (``x'x``, computed if not given). NumPy arrays or torch tensors.
     """
+    xp = array_namespace(x)
     if x.shape[0] < x.shape[1]:
-        _, s, vt = np.linalg.svd(x, full_matrices=False)
+        _, s, vt = xp.linalg.svd(x, full_matrices=False)
         return s**2, vt.T
-    values, vectors = np.linalg.eigh(x.T @ x if gram is None else gram)
-    return np.clip(values, 0.0, None), vectors
+    values, vectors = xp.linalg.eigh(x.T @ x if gram is None else gram)
+    return xp.clip(values, min=0.0), vectors
 
 
-def _coefficients(values, vectors, cross, alpha) -> np.ndarray:
-    """``V diag(1 / (lam + alpha)) V' X'Y``; ``alpha`` scalar or one per target."""
-    return vectors @ ((vectors.T @ cross) / (values[:, None] + np.atleast_1d(alpha)[None, :]))
+def _coefficients(values, vectors, cross, alpha):
+    """``V diag(1 / (lam + alpha)) V' X'Y``; ``alpha`` of shape (1,) or (1, n_targets)."""
+    return vectors @ ((vectors.T @ cross) / (values[:, None] + alpha))
 
 
 def predictions(
@@ -81,7 +84,7 @@ def predictions(
     values, vectors = _eigen(x_train)
     cross = x_train.T @ y_train
     return np.stack(
-        [x_test @ _coefficients(values, vectors, cross, a) for a in check_alphas(alphas)]
+        [x_test @ _coefficients(values, vectors, cross, a[None]) for a in check_alphas(alphas)]
     )
 
 
@@ -102,6 +105,9 @@ class InnerCV:
     splits : iterable of (train, test) index arrays into the rows of ``x_train``
     alphas : sequence of float
         Positive penalties.
+    device : str, optional
+        Compute with torch on this device (``"cuda"``, ``"cpu"``) instead of NumPy, in
+        float64; results come back as NumPy arrays either way.
     """
 
     def __init__(
@@ -110,17 +116,21 @@ class InnerCV:
         x_test: np.ndarray,
         splits: Iterable[tuple[np.ndarray, np.ndarray]],
         alphas: Iterable[float],
+        *,
+        device: str | None = None,
     ) -> None:
-        self.alphas = check_alphas(alphas)
-        self.x_train = np.asarray(x_train, dtype=float)
-        self.x_test = np.asarray(x_test, dtype=float)
-        self.splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
-        if not self.splits:
+        self.device = device
+        self.alphas = self._array(check_alphas(alphas))
+        self.x_train = self._array(x_train)
+        self.x_test = self._array(x_test)
+        splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
+        if not splits:
             raise ValueError("no inner cross-validation splits were given")
-        tested = np.sort(np.concatenate([test for _, test in self.splits]))
-        if not np.array_equal(tested, np.arange(len(self.x_train))):
+        tested = np.sort(np.concatenate([test for _, test in splits]))
+        if not np.array_equal(tested, np.arange(len(x_train))):
             raise ValueError("the inner splits must test every training row exactly once")
-        many_rows = len(self.x_train) >= self.x_train.shape[1]
+        self.splits = [(self._index(train), self._index(test)) for train, test in splits]
+        many_rows = self.x_train.shape[0] >= self.x_train.shape[1]
         blocks = [self.x_train[test] for _, test in self.splits]
         grams = [block.T @ block for block in blocks] if many_rows else None
         total = sum(grams) if many_rows else None
@@ -132,16 +142,38 @@ class InnerCV:
             self.factors.append((values, vectors, projected.T @ projected))
         self.outer = _eigen(self.x_train, total)
 
+    def _array(self, values):
+        """float64 values as a NumPy array, or a torch tensor on ``self.device``."""
+        if self.device is None:
+            return np.asarray(values, dtype=float)
+        import torch
+
+        return torch.as_tensor(np.asarray(values, dtype=float), device=self.device)
+
+    def _index(self, rows):
+        if self.device is None:
+            return rows
+        import torch
+
+        return torch.as_tensor(rows, device=self.device)
+
+    @staticmethod
+    def _numpy(values) -> np.ndarray:
+        return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+
     def scores(self, y_train: np.ndarray) -> np.ndarray:
         """Mean R2 over the inner splits, shape (n_alphas, n_targets).
 
         A split where a target is constant does not count for that target.
         """
-        y = np.asarray(y_train, dtype=float)
+        return self._numpy(self._scores(self._array(y_train)))
+
+    def _scores(self, y):
+        xp = array_namespace(y)
         crosses = [self.x_train[test].T @ y[test] for _, test in self.splits]
         total = sum(crosses)
-        summed = np.zeros((len(self.alphas), y.shape[1]))
-        counted = np.zeros(y.shape[1])
+        summed = xp.zeros((self.alphas.shape[0], y.shape[1]), dtype=y.dtype, device=array_device(y))
+        counted = xp.zeros(y.shape[1], dtype=y.dtype, device=array_device(y))
         for (_, test), cross, (values, vectors, gram) in zip(self.splits, crosses, self.factors):
             z = vectors.T @ (total - cross)  # training cross-products, projected
             b = vectors.T @ cross
@@ -150,10 +182,9 @@ class InnerCV:
             valid = spread > 0
             dz = z[None] / (values[None, :, None] + self.alphas[:, None, None])  # alphas x k x T
             sse = squares - 2 * (b * dz).sum(axis=1) + (dz * (gram @ dz)).sum(axis=1)
-            summed += np.where(valid, 1 - sse / np.where(valid, spread, 1), 0.0)
-            counted += valid
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return summed / counted
+            summed += xp.where(valid, 1 - sse / xp.where(valid, spread, 1.0), 0.0)
+            counted += xp.astype(valid, y.dtype)
+        return summed / counted
 
     def fit_predict(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict the test rows, each target with its best penalty.
@@ -168,7 +199,10 @@ class InnerCV:
         alpha : ndarray, shape (n_targets,)
             The penalty of each target: the first with the best mean inner R2.
         """
-        scores = np.nan_to_num(self.scores(y_train), nan=-np.inf)
-        alpha = self.alphas[np.argmax(scores, axis=0)]
-        coefficients = _coefficients(*self.outer, self.x_train.T @ y_train, alpha)
-        return self.x_test @ coefficients, alpha
+        y = self._array(y_train)
+        xp = array_namespace(y)
+        scores = self._scores(y)
+        scores = xp.where(xp.isnan(scores), -xp.inf, scores)
+        alpha = self.alphas[xp.argmax(scores, axis=0)]
+        coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
+        return self._numpy(self.x_test @ coefficients), self._numpy(alpha)
