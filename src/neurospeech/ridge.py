@@ -3,11 +3,12 @@
 With the training features' Gram matrix ``X'X = V diag(lam) V'`` (or, with fewer rows than
 features, the right singular vectors of ``X``), the ridge coefficients for penalty
 ``alpha`` are ``V diag(1 / (lam + alpha)) V' X'Y``: one eigendecomposition serves every
-penalty and every target. Cross-validation over contiguous blocks needs no refitting on
-the data either: a block's test error is a quadratic form in the training Gram matrix,
-which is the total minus the block's own. :class:`InnerCV` keeps those factorizations,
-so new targets (another channel set, a permutation of the trials) cost a few small
-products. Nothing here fits an intercept: centre (or z-score) features and targets with
+penalty and every target. Cross-validation over blocks needs no pass over the data per
+split either: a split's training Gram matrix is the total minus its test block's, and the
+block's squared error is a quadratic form in the block's own Gram matrix. :class:`InnerCV`
+keeps those factorizations, so new targets (another channel set, a permutation of the
+trials) cost a few small products; with ``device=`` it computes with torch (e.g. on a
+GPU). Nothing here fits an intercept: centre (or z-score) features and targets with
 training statistics first, as the analyses do.
 """
 
