@@ -43,6 +43,7 @@ SPEECH_SPACES = [
 LAYER_STEP = 3 if ctx.simulated else 1
 if ctx.simulated:
     SPEECH_SPACES = SPEECH_SPACES[:1]
+models = {space: embeddings.load(space) for space in SPEECH_SPACES}  # once, not per participant
 
 # %% [markdown]
 # ## Fits per participant: log-mel (with its lag profile) and every model layer
@@ -87,15 +88,14 @@ for sub in tqdm(subjects, desc="participants"):
     table["p_fwe_lags"] = profiles[sub].p_fwe
     rows.append(record(base, "log-mel", 0, result, table, profiles[sub].best_lag_ms))
     for space in SPEECH_SPACES:
-        layers = embeddings.frame_level(space, recording)
+        layers = embeddings.frame_level(models[space], recording)
         nulls, scores = [], []
         for layer in range(0, len(layers), LAYER_STEP):
             result = encoding.fit(layers[layer], frames, n_components=N_COMPONENTS)
-            table = encoding.significance(frames, result, n_shifts=N_SHIFTS, seed=SEED)
+            null = stats.circular_shift_null(frames, result.predicted, n_shifts=N_SHIFTS, seed=SEED)
+            table = encoding.significance(frames, result, null=null)
             rows.append(record(base, space, layer, result, table))
-            nulls.append(
-                stats.circular_shift_null(frames, result.predicted, n_shifts=N_SHIFTS, seed=SEED)
-            )
+            nulls.append(null)
             scores.append(result.r)
         # family-wise across electrodes and the layers searched: the same shifts throughout
         null = np.concatenate(nulls, axis=1)

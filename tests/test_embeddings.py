@@ -324,3 +324,11 @@ def test_float16_storage_only_where_every_layer_keeps_r_0999():
     assert cache.storage_dtype(smooth) == np.float16
     tiny_range = 1000 + 1e-3 * smooth  # float16 cannot resolve these differences
     assert cache.storage_dtype(tiny_range) == np.float32
+
+
+def test_a_cached_result_needs_no_model(tmp_path, recording, monkeypatch, offline):
+    loaded = embeddings.load("wav2vec2-base-untrained")
+    first = embeddings.word_level(loaded, recording, 1.0, cache_dir=tmp_path)
+    monkeypatch.setattr(embeddings, "load", lambda *a, **k: pytest.fail("model loaded"))
+    again = embeddings.word_level("wav2vec2-base-untrained", recording, 1.0, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, first)

@@ -156,6 +156,13 @@ class Recording:
         """The ``word`` rows of :attr:`events` (one per trial)."""
         return self.events[self.events["trial_type"] == "word"].reset_index(drop=True)
 
+    def trials(self) -> pd.DataFrame:
+        """Return the ``word`` rows, or raise ValueError if the recording has none."""
+        words = self.words
+        if words.empty:
+            raise ValueError(f"sub-{self.subject}: events.tsv has no 'word' rows")
+        return words
+
     @property
     def ch_names(self) -> list[str]:
         """Channel names, in column order of :attr:`ieeg`."""

@@ -165,17 +165,6 @@ def _check_decoding_input(
     return features, target
 
 
-def _nonzero_std(x: np.ndarray, message: str) -> np.ndarray:
-    """Return the standard deviation of each column; raise ``message`` if one is zero.
-
-    ``{}`` in ``message`` is replaced by the constant columns.
-    """
-    std = x.std(axis=0)
-    if np.any(std == 0):
-        raise ValueError(message.format(np.flatnonzero(std == 0).tolist()))
-    return std
-
-
 def linear_reconstruction(
     stacked_hg: np.ndarray,
     log_mel: np.ndarray,
@@ -209,7 +198,7 @@ def linear_reconstruction(
     fold = np.zeros(len(target), dtype=int)
     for k, (train, test) in enumerate(KFold(n_folds, shuffle=False).split(features)):
         mean = features[train].mean(axis=0)
-        std = _nonzero_std(
+        std = stats.nonzero_std(
             features[train],
             f"features {{}} are constant in the training frames of fold {k}; they cannot be "
             f"z-scored",

@@ -205,7 +205,12 @@ def fit(
 
 
 def significance(
-    targets: np.ndarray, encoding: Encoding, *, n_shifts: int = 10_000, seed: int = 0
+    targets: np.ndarray,
+    encoding: Encoding,
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
+    null: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Test every electrode's r against circular shifts of its high-gamma.
 
@@ -216,6 +221,10 @@ def significance(
     n_shifts : int
         Shifts of at least 10 % of the recording (the same shifts for every electrode).
     seed : int
+    null : ndarray, shape (n_shifts, n_electrodes), optional
+        The null already computed with :func:`neurospeech.stats.circular_shift_null`
+        (e.g. kept for a family-wise test across layers); ``n_shifts`` and ``seed`` are
+        then not used.
 
     Returns
     -------
@@ -223,7 +232,8 @@ def significance(
         One row per electrode (in column order): ``r``, ``p`` (+1 corrected), ``q``
         (Benjamini-Hochberg across electrodes) and ``p_fwe`` (maximum over electrodes).
     """
-    null = stats.circular_shift_null(targets, encoding.predicted, n_shifts=n_shifts, seed=seed)
+    if null is None:
+        null = stats.circular_shift_null(targets, encoding.predicted, n_shifts=n_shifts, seed=seed)
     p = stats.permutation_p(encoding.r, null)
     return pd.DataFrame(
         {

@@ -71,9 +71,7 @@ def paper_participants(subjects: Iterable[str], *, drop_participant_10: bool = F
 
 
 def _word_events(recording: Recording, trial_length: float) -> pd.DataFrame:
-    words = recording.words
-    if words.empty:
-        raise ValueError(f"sub-{recording.subject}: events.tsv has no 'word' rows")
+    words = recording.trials()
     if not trial_length > 0:
         raise ValueError(f"trial_length must be positive seconds, got {trial_length}")
     return words
@@ -375,13 +373,14 @@ def audit(
     splits = folds.splits
     rng = np.random.default_rng(seed)
 
-    def score(predictor: np.ndarray, estimator=None) -> pd.DataFrame:
-        predicted = _predictions(predictor, y, splits, estimator, pca, pca_on_all_trials)
+    def score(predictor: np.ndarray) -> pd.DataFrame:
+        predicted = _predictions(predictor, y, splits, None, pca, pca_on_all_trials)
         return _fold_metrics(y, predicted, folds)
 
+    training_mean = _estimator_predictions(x, y, splits, DummyRegressor())  # X is not read
     results = {
         "model": _summary(score(x)),
-        "mean": _summary(score(x, DummyRegressor())),
+        "mean": _summary(_fold_metrics(y, training_mean, folds)),
         "noise": _summary(score(rng.standard_normal(x.shape))),
     }
     null = np.array(

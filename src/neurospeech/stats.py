@@ -72,10 +72,19 @@ def max_statistic_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return permutation_p(np.asarray(observed, dtype=float), null.max(axis=1)[:, None])
 
 
-def _zscore(x: np.ndarray, name: str) -> np.ndarray:
+def nonzero_std(x: np.ndarray, message: str) -> np.ndarray:
+    """Return the standard deviation of each column; raise ``message`` if one is zero.
+
+    ``{}`` in ``message`` is replaced by the list of constant columns.
+    """
     std = x.std(axis=0)
     if np.any(std == 0):
-        raise ValueError(f"columns {np.flatnonzero(std == 0).tolist()} of the {name} are constant")
+        raise ValueError(message.format(np.flatnonzero(std == 0).tolist()))
+    return std
+
+
+def _zscore(x: np.ndarray, name: str) -> np.ndarray:
+    std = nonzero_std(x, f"columns {{}} of the {name} are constant")
     return (x - x.mean(axis=0)) / std
 
 

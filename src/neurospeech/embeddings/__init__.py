@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,13 +35,14 @@ __all__ = [
 ]
 
 
-def _description(loaded: LoadedModel, recording: Recording, level: str, **params) -> dict:
-    space = loaded.space
+def _description(
+    space: FeatureSpace, revision: str | None, recording: Recording, level: str, **params
+) -> dict:
     return {
         "space": space.name,
         "level": level,
         "hf_id": space.hf_id,
-        "revision": loaded.revision,
+        "revision": revision,
         "untrained_seed": UNTRAINED_SEED if space.untrained else None,
         "layers": "all",
         "subject": recording.subject,
@@ -49,8 +51,14 @@ def _description(loaded: LoadedModel, recording: Recording, level: str, **params
     }
 
 
-def _loaded(space: str | FeatureSpace | LoadedModel) -> LoadedModel:
-    return space if isinstance(space, LoadedModel) else load(space)
+def _resolve(
+    space: str | FeatureSpace | LoadedModel,
+) -> tuple[FeatureSpace, str | None, Callable[[], LoadedModel]]:
+    """Return the feature space, its revision, and how to load it (on a cache miss only)."""
+    if isinstance(space, LoadedModel):
+        return space.space, space.revision, lambda: space
+    space = get(space)
+    return space, space.revision, lambda: load(space)
 
 
 def word_level(
@@ -82,18 +90,19 @@ def word_level(
     features : ndarray, shape (n_layers, n_trials, dim), float32
         One row per ``word`` event, in event order; layer 0 is the embedding layer.
     """
-    loaded = _loaded(space)
-    kind = loaded.space.kind
+    space, revision, loader = _resolve(space)
+    kind = space.kind
     params = {"trial_length": None if kind == "text" else float(trial_length)}
 
     def compute() -> np.ndarray:
         if kind == "acoustic":
             return extract.log_mel_trials(recording, trial_length)
         if kind == "text":
-            return extract.text_words(loaded, recording.words["value"].astype(str))
-        return extract.speech_trials(loaded, recording, trial_length)
+            return extract.text_words(loader(), recording.words["value"].astype(str))
+        return extract.speech_trials(loader(), recording, trial_length)
 
-    return cache.cached(cache_dir, _description(loaded, recording, "word", **params), compute)
+    description = _description(space, revision, recording, "word", **params)
+    return cache.cached(cache_dir, description, compute)
 
 
 def frame_level(
@@ -128,18 +137,18 @@ def frame_level(
     features : ndarray, shape (n_layers, n_frames, dim), float32
         Exactly one row per frame of ``highgamma.extract(recording.ieeg, ...)``.
     """
-    loaded = _loaded(space)
-    if loaded.space.kind == "text":
-        raise ValueError(f"{loaded.space.name} is a text model: it has no frame-level features")
+    space, revision, loader = _resolve(space)
+    if space.kind == "text":
+        raise ValueError(f"{space.name} is a text model: it has no frame-level features")
     params = {"window": window, "shift": shift}
-    if loaded.space.kind == "speech":
+    if space.kind == "speech":
         params.update(chunk=chunk, context=context)
 
     def compute() -> np.ndarray:
-        if loaded.space.kind == "acoustic":
+        if space.kind == "acoustic":
             return extract.log_mel_frames(recording, window=window, shift=shift)
         return extract.speech_frames(
-            loaded,
+            loader(),
             recording,
             window=window,
             shift=shift,
@@ -148,4 +157,5 @@ def frame_level(
             progress=progress,
         )
 
-    return cache.cached(cache_dir, _description(loaded, recording, "frame", **params), compute)
+    description = _description(space, revision, recording, "frame", **params)
+    return cache.cached(cache_dir, description, compute)

@@ -97,9 +97,7 @@ def _audio_at_model_rate(loaded: LoadedModel, recording: Recording) -> np.ndarra
 
 def _cues(recording: Recording) -> tuple[np.ndarray, np.ndarray]:
     """Words and cue times (s, on the audio clock) of the ``word`` events."""
-    words = recording.words
-    if words.empty:
-        raise ValueError(f"sub-{recording.subject}: events.tsv has no 'word' rows")
+    words = recording.trials()
     cues = words["sample"].to_numpy() / recording.sfreq - recording.audio_offset
     return words["value"].astype(str).to_numpy(), cues
 

@@ -62,11 +62,6 @@ class FeatureSpace:
             check_revision(self.revision, self.name)
 
     @property
-    def needs_download(self) -> bool:
-        """Whether the space reads files from the Hugging Face hub."""
-        return self.hf_id is not None
-
-    @property
     def offline(self) -> bool:
         """Whether the space works with no files at all (log-mel, default-config controls)."""
         return self.hf_id is None
