@@ -81,14 +81,15 @@ for sub in tqdm(subjects, desc="participants"):
         base["planted_latent"] = np.array(truth["latent_channel"])[kept]
         base["planted_lag_ms"] = np.array(truth["lag_ms"])[kept]
 
-    mel = embeddings.frame_level("log-mel", recording)[0]
+    cache_dir = ctx.embeddings_cache(sub)
+    mel = embeddings.frame_level("log-mel", recording, cache_dir=cache_dir)[0]
     result = encoding.fit(mel, frames)
     profiles[sub] = encoding.lag_profile(mel, frames, PROFILE_LAGS_MS, n_shifts=N_SHIFTS, seed=SEED)
     table = encoding.significance(frames, result, n_shifts=N_SHIFTS, seed=SEED)
     table["p_fwe_lags"] = profiles[sub].p_fwe
     rows.append(record(base, "log-mel", 0, result, table, profiles[sub].best_lag_ms))
     for space in SPEECH_SPACES:
-        layers = embeddings.frame_level(models[space], recording)
+        layers = embeddings.frame_level(models[space], recording, cache_dir=cache_dir)
         nulls, scores = [], []
         for layer in range(0, len(layers), LAYER_STEP):
             result = encoding.fit(layers[layer], frames, n_components=N_COMPONENTS)

@@ -85,3 +85,51 @@ def test_write_wav_is_16_bit_at_its_rate_and_atomic(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
     audio.write_wav(path, np.zeros(10), 16000)
     assert (wavfile.read(path)[1] == 0).all()
+
+
+def test_speech_onsets_find_the_planted_onsets(sample_sub01):
+    recording, truth = sample_sub01
+    words = recording.words
+    cues = words["sample"].to_numpy() / recording.sfreq - recording.audio_offset
+    onsets = audio.speech_onsets(recording.audio, recording.audio_sfreq, cues, cues + 2.0)
+    error = (onsets - np.array(truth["speech_onset"])) * 1000
+    assert -10 < error.min() and error.max() < 70, error
+    assert abs(np.median(error)) < 10
+
+
+@pytest.mark.parity
+def test_speech_onsets_on_real_speech_mark_where_the_sound_rises(realspeech_dir):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bids.RecordingWarning)
+        recording = bids.read_recording(realspeech_dir / "swpd", "02")
+    words = recording.words
+    cues = words["sample"].to_numpy() / recording.sfreq - recording.audio_offset
+    onsets = audio.speech_onsets(recording.audio, recording.audio_sfreq, cues, cues + 2.0)
+    assert np.isfinite(onsets).all() and np.all((onsets > cues) & (onsets < cues + 2.0))
+    rate = recording.audio_sfreq
+
+    def level(start, stop):
+        return np.array(
+            [
+                np.sqrt(np.mean(recording.audio[int(a * rate) : int(b * rate)] ** 2) + 1e-12)
+                for a, b in zip(start, stop)
+            ]
+        )
+
+    rise = 20 * np.log10(level(onsets, onsets + 0.1) / level(onsets - 0.1, onsets))
+    assert np.median(rise) > 10 and np.mean(rise > 3) > 0.95, np.sort(rise)[:5]
+
+
+def test_speech_onsets_leave_silence_out_and_check_their_input():
+    rng = np.random.default_rng(0)
+    sfreq = 16000
+    sound = rng.standard_normal(4 * sfreq)
+    sound[sfreq + 8000 : 2 * sfreq] *= 1000  # speech from 1.5 s in the first window only
+    onsets = audio.speech_onsets(sound, sfreq, np.array([1.0, 2.5]), np.array([2.0, 3.5]))
+    assert abs(onsets[0] - 1.5) < 0.015 and np.isnan(onsets[1])
+    with pytest.raises(ValueError, match="each stop after its start"):
+        audio.speech_onsets(sound, sfreq, np.array([1.0]), np.array([0.5]))
+    with pytest.raises(ValueError, match="1-D and finite"):
+        audio.speech_onsets(np.full(100, np.nan), sfreq, np.array([0.0]), np.array([0.001]))

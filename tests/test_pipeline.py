@@ -17,6 +17,8 @@ def test_context_defaults_and_environment(monkeypatch, tmp_path):
     for key, value in other.to_env().items():
         monkeypatch.setenv(key, value)
     assert pipeline.context() == other
+    cache = other.embeddings_cache("03").relative_to(tmp_path).as_posix()
+    assert cache == "bids/derivatives/neurospeech-embeddings/sub-03"
     monkeypatch.setenv("NEUROSPEECH_PROFILE", "nope")
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         pipeline.context()

@@ -29,11 +29,12 @@ def test_predictions_equal_sklearn_ridge_for_every_penalty(shape):
         np.testing.assert_allclose(predicted[a], model.predict(x[test]), rtol=0, atol=1e-8)
 
 
-def test_inner_cv_picks_the_penalty_a_loop_over_sklearn_picks():
-    x, y = _centred(90, 20, 6, seed=1)
-    y[:, :3] = 10 * np.random.default_rng(2).standard_normal((90, 3))  # noise: large alpha
+@pytest.mark.parametrize("n_rows, n_features", [(90, 20), (40, 60)])  # Gram and SVD paths
+def test_inner_cv_picks_the_penalty_a_loop_over_sklearn_picks(n_rows, n_features):
+    x, y = _centred(n_rows, n_features, 6, seed=1)
+    y[:, :3] = 10 * np.random.default_rng(2).standard_normal((n_rows, 3))  # noise: large alpha
     y -= y.mean(axis=0)
-    train, test = np.arange(75), np.arange(75, 90)
+    train, test = np.arange(n_rows - 15), np.arange(n_rows - 15, n_rows)
     splits = list(KFold(5).split(train))
     scores = np.zeros((len(ALPHAS), 6))
     for a, alpha in enumerate(ALPHAS):

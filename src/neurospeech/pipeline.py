@@ -61,6 +61,15 @@ class Context:
         """Folder of the generated sound files."""
         return self.paper_dir / "audio"
 
+    def embeddings_cache(self, subject: str) -> Path:
+        """Folder of the participant's cached features, under the dataset's ``derivatives/``.
+
+        Shared by the analyses, so a model's features are computed once per participant.
+        """
+        from neurospeech.embeddings import cache
+
+        return self.bids_root / "derivatives" / cache.FOLDER / f"sub-{subject}"
+
     @property
     def simulated(self) -> bool:
         """Whether the data are the simulated sample rather than real recordings."""

@@ -140,7 +140,10 @@ class InnerCV:
             gram = total - grams[k] if many_rows else None
             values, vectors = _eigen(self.x_train[train], gram)
             projected = block @ vectors
-            self.factors.append((values, vectors, projected.T @ projected))
+            # with fewer rows than columns, projecting the rows once is cheaper than
+            # projecting the columns' cross-products for every new target set
+            rows = None if many_rows else self.x_train @ vectors
+            self.factors.append((values, vectors, projected.T @ projected, rows))
         self.outer = _eigen(self.x_train, total)
 
     def _array(self, values):
@@ -171,13 +174,19 @@ class InnerCV:
 
     def _scores(self, y):
         xp = array_namespace(y)
-        crosses = [self.x_train[test].T @ y[test] for _, test in self.splits]
+        many_rows = self.factors[0][3] is None
+        crosses = [self.x_train[test].T @ y[test] for _, test in self.splits] if many_rows else []
         total = sum(crosses)
         summed = xp.zeros((self.alphas.shape[0], y.shape[1]), dtype=y.dtype, device=array_device(y))
         counted = xp.zeros(y.shape[1], dtype=y.dtype, device=array_device(y))
-        for (_, test), cross, (values, vectors, gram) in zip(self.splits, crosses, self.factors):
-            z = vectors.T @ (total - cross)  # training cross-products, projected
-            b = vectors.T @ cross
+        for k, ((train, test), (values, vectors, gram, rows)) in enumerate(
+            zip(self.splits, self.factors)
+        ):
+            # training and test cross-products, projected on the split's eigenvectors
+            if many_rows:
+                z, b = vectors.T @ (total - crosses[k]), vectors.T @ crosses[k]
+            else:
+                z, b = rows[train].T @ y[train], rows[test].T @ y[test]
             squares = (y[test] ** 2).sum(axis=0)
             spread = squares - y[test].sum(axis=0) ** 2 / len(test)
             valid = spread > 0
