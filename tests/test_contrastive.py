@@ -1,10 +1,13 @@
 import dataclasses
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO
 
 from neurospeech import bids, contrastive, highgamma
 from neurospeech.contrastive import data as segmenting
@@ -231,3 +234,31 @@ def test_config_errors():
         contrastive.Config(contact_dropout=1.0)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         contrastive.Config(epochs=0)
+
+
+_TRAIN_AND_HASH = """
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_contrastive import _linear_problem
+from neurospeech import contrastive
+from neurospeech.contrastive import train as training
+data = contrastive.batched([_linear_problem(6, n_times=100), _linear_problem(9, 80, 100, seed=1)])
+rows = np.arange(0, len(data.words), 2)
+config = contrastive.Config(epochs=3)
+model = contrastive.fit(data, training.pooled_targets(data.targets, rows, 5), rows, config)
+values = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+print(hashlib.sha256(values.tobytes()).hexdigest())
+"""
+
+
+def test_training_gives_the_same_bits_in_another_process():
+    """Multi-threaded CPU kernels do not sum in a fixed order; fit must not depend on it."""
+    code = _TRAIN_AND_HASH.format(tests=str(REPO / "tests"))
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(3)
+    }
+    assert len(hashes) == 1, hashes

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats as scipy_stats
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
@@ -44,7 +45,7 @@ def retrieval_ranks(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:
     Candidates are scored as the loss scores them, ``<z_i, y_j> / ||y_j||``; the rank is
     the number of other candidates scoring strictly higher.
     """
-    scores = predicted @ (targets / np.linalg.norm(targets, axis=1, keepdims=True)).T
+    scores = training.similarity(torch.as_tensor(predicted), torch.as_tensor(targets)).numpy()
     return (scores > np.diag(scores)[:, None]).sum(axis=1)
 
 

@@ -167,6 +167,25 @@ def _forward(model: BrainModule, inputs, pool: int, generator=None) -> torch.Ten
 
 
 @contextlib.contextmanager
+def _deterministic(device: torch.device):
+    """Compute on one CPU thread (on a GPU: nothing changes).
+
+    PyTorch's multi-threaded CPU kernels (convolution and batch-norm gradients) do not
+    sum in a fixed order, so two trainings would differ in the last bits and then drift
+    apart. At these sizes one thread is as fast as two.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def _seeded(seed: int):
     """Draw torch's global random numbers (weight initialization) from ``seed`` only."""
     with torch.random.fork_rng(devices=[]):
@@ -223,17 +242,18 @@ def fit(
     )
     y = torch.as_tensor(targets, device=device)
     model.train()
-    for _ in range(config.epochs):
-        shuffled = order.permutation(train)
-        for start in range(0, len(shuffled), config.batch_size):
-            rows = shuffled[start : start + config.batch_size]
-            if len(rows) < 2:  # the loss needs another segment to contrast with
-                continue
-            predicted = _forward(model, _tensors(data, rows, device), config.pool, generator)
-            loss = clip_loss(predicted, y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    with _deterministic(device):
+        for _ in range(config.epochs):
+            shuffled = order.permutation(train)
+            for start in range(0, len(shuffled), config.batch_size):
+                rows = shuffled[start : start + config.batch_size]
+                if len(rows) < 2:  # the loss needs another segment to contrast with
+                    continue
+                predicted = _forward(model, _tensors(data, rows, device), config.pool, generator)
+                loss = clip_loss(predicted, y[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
     return model.eval()
 
 
@@ -243,7 +263,7 @@ def predict(
     """Return the model's pooled, flattened output for the segments ``rows`` (no dropout)."""
     device = torch.device(device or "cpu")
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), _deterministic(device):
         parts = [
             _forward(model, _tensors(data, rows[start : start + 256], device), pool).cpu()
             for start in range(0, len(rows), 256)
