@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s tests``, ``reproduce``, ``models``, ``lint``, ``bench``.
+"""Sessions: ``nox -s tests``, ``reproduce``, ``verify``, ``models``, ``lint``, ``bench``.
 
 Every session installs the exact versions of ``requirements/lock.txt``, torch first
 (its CPU build where one is available), so the environment is the one the Dockerfile
@@ -37,6 +37,13 @@ def reproduce(session: nox.Session) -> None:
     """Regenerate every figure and table: ``nox -s reproduce -- --profile sample|swpd``."""
     install_locked(session)
     session.run("neurospeech", "reproduce", *session.posargs)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Re-run every analysis from scratch in a temporary folder; compare with the manifest."""
+    install_locked(session)
+    session.run("neurospeech", "verify", *session.posargs)
 
 
 @nox.session

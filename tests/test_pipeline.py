@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pandas as pd
@@ -104,3 +105,89 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
     assert len(pd.read_csv(ctx.tables / "encoding_recovery.csv")) == 1
     for name in ("encoding_profiles", "encoding_map"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+
+
+_STEP = """# %%
+import os
+
+import pandas as pd
+
+from neurospeech import figures, pipeline
+
+ctx = pipeline.start()
+with open(os.environ["NEUROSPEECH_TEST_RUNS"], "a") as log:
+    log.write("{name}\\n")
+figures.save_table(pd.DataFrame({{"value": [{value}]}}), ctx.tables / "{name}")
+"""
+
+
+@pytest.fixture
+def project(tmp_path, tiny_dataset, monkeypatch):
+    """A checkout with two small analysis steps, and the tiny dataset installed as swpd."""
+    root = tmp_path / "project"
+    (root / "analysis").mkdir(parents=True)
+    for name in ("first", "second"):
+        (root / "analysis" / f"0{1 + (name == 'second')}_{name}.py").write_text(
+            _STEP.format(name=name, value=1)
+        )
+    (root / "data").mkdir()
+    shutil.copytree(tiny_dataset, root / "data" / "swpd")
+    runs = tmp_path / "runs.txt"
+    runs.touch()
+    monkeypatch.setenv("NEUROSPEECH_TEST_RUNS", str(runs))
+    return root, runs
+
+
+def test_reproduce_skips_unchanged_steps_and_records_every_output(project):
+    root, runs = project
+    manifest = pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second"]
+    assert set(manifest["outputs"]) == {"tables/first.csv", "tables/second.csv"}
+    assert manifest["steps"]["01_first"]["outputs"] == {
+        "tables/first.csv": manifest["outputs"]["tables/first.csv"]
+    }
+    assert "sub-01/ieeg/sub-01_task-wordProduction_events.tsv" in manifest["inputs"]
+    assert manifest["profile"] == "swpd" and "numpy" in manifest["packages"]
+    written = json.loads((root / "paper" / "manifest.json").read_text())
+    assert written == json.loads(json.dumps(manifest))
+    # nothing changed: nothing runs, and the manifest has the same bytes
+    before = (root / "paper" / "manifest.json").read_bytes()
+    pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second"]
+    assert (root / "paper" / "manifest.json").read_bytes() == before
+    # a changed script runs again; so does a step whose output was altered
+    (root / "analysis" / "02_second.py").write_text(_STEP.format(name="second", value=2))
+    (root / "paper" / "tables" / "first.csv").write_text("tampered\n")
+    pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second"] * 2
+    assert (root / "paper" / "tables" / "second.csv").read_text() == "value\n2\n"
+    pipeline.reproduce("swpd", root, force=True)
+    assert runs.read_text().split() == ["first", "second"] * 3
+
+
+def test_an_interrupted_reproduce_resumes_after_the_last_finished_step(project):
+    root, runs = project
+    good = (root / "analysis" / "02_second.py").read_text()
+    (root / "analysis" / "02_second.py").write_text("# %%\nraise ValueError('interrupted')\n")
+    with pytest.raises(RuntimeError, match="02_second.py failed"):
+        pipeline.reproduce("swpd", root)
+    assert not (root / "paper" / "manifest.json").exists()
+    (root / "analysis" / "02_second.py").write_text(good)
+    pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second"]  # the first step ran once
+
+
+def test_verify_reruns_elsewhere_and_names_the_outputs_that_changed(project):
+    root, runs = project
+    with pytest.raises(FileNotFoundError, match="run `nox -s reproduce` first"):
+        pipeline.verify("swpd", root)
+    pipeline.reproduce("swpd", root)
+    comparison = pipeline.verify("swpd", root)
+    assert comparison.ok and comparison.identical == ["tables/first.csv", "tables/second.csv"]
+    assert runs.read_text().split() == ["first", "second"] * 2  # verify ran every step
+    (root / "analysis" / "01_first.py").write_text(_STEP.format(name="first", value=3))
+    comparison = pipeline.verify("swpd", root)
+    assert not comparison.ok and comparison.changed == ["tables/first.csv"]
+    assert "1 changed:\n  tables/first.csv" in comparison.report()
+    with pytest.raises(ValueError, match="made with profile 'swpd', not 'sample'"):
+        pipeline.verify("sample", root)

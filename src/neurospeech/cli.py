@@ -30,7 +30,17 @@ def _sample(args: argparse.Namespace) -> None:
 def _reproduce(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import reproduce
 
-    reproduce(profile=args.profile, project_root=args.project_root)
+    manifest = reproduce(profile=args.profile, project_root=args.project_root, force=args.force)
+    print(f"{len(manifest['outputs'])} outputs; manifest: paper/manifest.json")
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from neurospeech.pipeline import verify
+
+    comparison = verify(profile=args.profile, project_root=args.project_root)
+    print(comparison.report())
+    if not comparison.ok:
+        raise RuntimeError("the outputs differ from those paper/manifest.json records")
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -86,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="regenerate every figure and table")
     rep.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
     rep.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    rep.add_argument("--force", action="store_true", help="run every step, even unchanged")
     rep.set_defaults(func=_reproduce)
+
+    ver = sub.add_parser(
+        "verify", help="re-run from scratch elsewhere and compare with paper/manifest.json"
+    )
+    ver.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
+    ver.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    ver.set_defaults(func=_verify)
 
     mod = sub.add_parser("models", help="list the feature spaces, or fetch their models")
     mod.add_argument("action", choices=("list", "fetch"))

@@ -8,6 +8,7 @@ same script also runs as a plain ``python analysis/NN_name.py``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -151,8 +152,60 @@ def run_script(script: Path, ctx: Context, notebook_dir: Path, cwd: Path) -> Pat
     return out
 
 
-def reproduce(profile: str = "sample", project_root: str | os.PathLike = ".") -> list[Path]:
-    """Regenerate every figure and table of the paper.
+def _snapshot(paper_dir: Path) -> dict[Path, tuple[int, int]]:
+    """Size and modification time of every output file under ``paper_dir``."""
+    from neurospeech.provenance import OUTPUT_FOLDERS
+
+    return {
+        path: (path.stat().st_size, path.stat().st_mtime_ns)
+        for folder in OUTPUT_FOLDERS
+        if (paper_dir / folder).is_dir()
+        for path in (paper_dir / folder).rglob("*")
+        if path.is_file()
+    }
+
+
+def _intact(paper_dir: Path, outputs: dict[str, str]) -> bool:
+    """Whether every recorded output is there with its recorded bytes."""
+    return all(
+        (paper_dir / rel).is_file() and _io.sha256(paper_dir / rel) == sha
+        for rel, sha in outputs.items()
+    )
+
+
+def _dataset(root: Path, profile: str, data_dir: Path | None, use_datalad: bool) -> Path:
+    """Return the BIDS root of the profile: the sample made if missing, the real data checked."""
+    from neurospeech.datasets import SAMPLE_PATH, make_sample
+
+    if profile == "sample":
+        path = data_dir / "sample" if data_dir is not None else root / SAMPLE_PATH
+        return make_sample(path, use_datalad=use_datalad)
+    bids_root = (data_dir or root / "data") / "swpd"
+    if not (bids_root / "dataset_description.json").exists():
+        raise FileNotFoundError(
+            f"the real dataset is not installed at {bids_root}; install "
+            f"SingleWordProductionDutch-iBIDS there (see data/README.md)"
+        )
+    return bids_root
+
+
+def reproduce(
+    profile: str = "sample",
+    project_root: str | os.PathLike = ".",
+    *,
+    paper_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    use_datalad: bool = True,
+    force: bool = False,
+) -> dict[str, object]:
+    """Regenerate every figure and table of the paper, skipping the steps already done.
+
+    Each analysis script is a step. Its key hashes the script, the package's code, the
+    profile and the dataset's files; a step whose key and outputs (their sha256) match
+    its record in ``paper/build/steps/`` is not run again, so an interrupted reproduce
+    resumes where it stopped. At the end ``paper/manifest.json`` records the commit,
+    package versions, model revisions, input hashes, each step, and the sha256 of every
+    output.
 
     Parameters
     ----------
@@ -160,32 +213,90 @@ def reproduce(profile: str = "sample", project_root: str | os.PathLike = ".") ->
         ``"sample"``: the simulated sample, created under ``data/sample`` if missing
         (offline). ``"swpd"``: the real dataset under ``data/swpd``.
     project_root : path-like
-        The project checkout (holds ``analysis/`` and ``paper/``).
+        The project checkout (holds ``analysis/``).
+    paper_dir : path-like, optional
+        Where outputs go (default: ``paper/`` of the checkout).
+    data_dir : path-like, optional
+        Folder of the datasets (default: ``data/`` of the checkout).
+    use_datalad : bool
+        Make the sample as a DataLad dataset (``datalad run``).
+    force : bool
+        Run every step even if its record says it is done.
 
     Returns
     -------
-    notebooks : list of Path
-        The executed notebooks, under ``paper/build/notebooks``.
+    manifest : dict
+        As written to ``paper/manifest.json``.
     """
-    from neurospeech.datasets import SAMPLE_PATH, make_sample
+    from neurospeech import provenance
 
     root = Path(project_root).resolve()
     _check_profile(profile)
-    if profile == "sample":
-        bids_root = make_sample(root / SAMPLE_PATH)
-    else:
-        bids_root = root / "data" / "swpd"
-        if not (bids_root / "dataset_description.json").exists():
-            raise FileNotFoundError(
-                f"the real dataset is not installed at {bids_root}; install "
-                f"SingleWordProductionDutch-iBIDS there (see data/README.md)"
-            )
-    ctx = Context(profile=profile, bids_root=bids_root, paper_dir=root / "paper")
+    paper = Path(paper_dir).resolve() if paper_dir is not None else root / "paper"
+    data = Path(data_dir).resolve() if data_dir is not None else None
+    bids_root = _dataset(root, profile, data, use_datalad)
     scripts = analysis_scripts(root)
     if not scripts:
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
-    notebooks = []
+    ctx = Context(profile=profile, bids_root=bids_root, paper_dir=paper)
+    inputs = provenance.input_hashes(bids_root)
+    common = {"profile": profile, "code": provenance.code_hash(), "inputs": inputs}
+    steps = {}
     for script in tqdm(scripts, desc="analyses"):
+        key = provenance.digest({**common, "script": script.read_text(encoding="utf-8")})
+        record_path = paper / "build" / "steps" / f"{script.stem}.json"
+        record = json.loads(record_path.read_text()) if record_path.exists() else None
+        if not force and record and record["key"] == key and _intact(paper, record["outputs"]):
+            logger.info("%s: inputs, code and outputs unchanged; not run", script.name)
+            steps[script.stem] = record
+            continue
+        before = _snapshot(paper)
         logger.info("running %s", script.name)
-        notebooks.append(run_script(script, ctx, root / "paper" / "build" / "notebooks", root))
-    return notebooks
+        run_script(script, ctx, paper / "build" / "notebooks", root)
+        written = sorted(p for p, stat in _snapshot(paper).items() if before.get(p) != stat)
+        record = {
+            "script": script.relative_to(root).as_posix(),
+            "key": key,
+            "outputs": {p.relative_to(paper).as_posix(): _io.sha256(p) for p in written},
+        }
+        _io.write_json(record_path, record)
+        steps[script.stem] = record
+    result = provenance.manifest(
+        project_root=root, profile=profile, inputs=inputs, steps=steps, paper_dir=paper
+    )
+    _io.write_json(paper / "manifest.json", result)
+    return result
+
+
+def verify(profile: str = "sample", project_root: str | os.PathLike = "."):
+    """Re-run every step from scratch in a temporary folder and compare with the manifest.
+
+    The sample is simulated again there too, so its features are computed again; the
+    real data are read where installed, with the features cached beside them. Every
+    table, figure and sound file is compared byte for byte with the sha256 that
+    ``paper/manifest.json`` records.
+
+    Returns
+    -------
+    comparison : neurospeech.provenance.Comparison
+        ``.ok`` is True when every output is identical; ``.report()`` names the others.
+    """
+    import tempfile
+
+    from neurospeech import provenance
+
+    root = Path(project_root).resolve()
+    path = root / "paper" / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no manifest at {path}: run `nox -s reproduce` first")
+    recorded = json.loads(path.read_text())
+    if recorded.get("profile") != profile:
+        raise ValueError(
+            f"{path} was made with profile {recorded.get('profile')!r}, not {profile!r}"
+        )
+    with tempfile.TemporaryDirectory(prefix="neurospeech-verify-") as tmp:
+        data = Path(tmp) / "data" if profile == "sample" else None
+        made = reproduce(
+            profile, root, paper_dir=Path(tmp) / "paper", data_dir=data, use_datalad=False
+        )
+    return provenance.compare(recorded["outputs"], made["outputs"])

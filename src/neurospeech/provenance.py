@@ -1,0 +1,192 @@
+"""What a reproduce ran on and what it wrote: hashes of inputs, code and outputs; the manifest.
+
+The manifest (``paper/manifest.json``) holds no date, so two runs that make the same
+outputs write the same manifest; :func:`compare` says which outputs of a run differ from
+those a manifest records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import neurospeech
+from neurospeech import _io
+from neurospeech.embeddings import cache
+
+#: Folders of ``paper/`` whose files are outputs (compared by ``verify``).
+OUTPUT_FOLDERS = ("figures", "tables", "audio")
+#: Folders of a dataset that are not inputs: version control, and the features cache
+#: (``derivatives/neurospeech-embeddings``; other derivatives, such as the simulation's
+#: truth, are inputs).
+_NOT_INPUTS = {".git", ".datalad", cache.FOLDER}
+
+
+def _files(folder: Path, skip: set[str] = frozenset()) -> list[Path]:
+    """Every file under ``folder`` (following links), sorted, leaving out the ``skip`` names."""
+    found = []
+    for parent, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        found += [Path(parent) / name for name in sorted(names) if not name.startswith(".")]
+    return found
+
+
+def input_hashes(bids_root: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of every file of the dataset (not the features cache), by relative path.
+
+    Annexed files (DataLad links) are hashed by content.
+    """
+    root = Path(bids_root)
+    return {f.relative_to(root).as_posix(): _io.sha256(f) for f in _files(root, _NOT_INPUTS)}
+
+
+def output_hashes(paper_dir: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of every output under ``paper_dir`` (figures, tables, audio), by relative path."""
+    paper = Path(paper_dir)
+    return {
+        f.relative_to(paper).as_posix(): _io.sha256(f)
+        for folder in OUTPUT_FOLDERS
+        for f in _files(paper / folder)
+    }
+
+
+def code_hash() -> str:
+    """SHA-256 over the package's source files (their paths and contents)."""
+    package = Path(neurospeech.__file__).parent
+    digest = hashlib.sha256()
+    for path in _files(package, {"__pycache__"}):
+        if path.suffix == ".py":
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def digest(obj) -> str:
+    """SHA-256 of a JSON-serializable object (keys sorted)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def git_state(project_root: str | os.PathLike) -> dict[str, object]:
+    """Return the checkout's commit and whether tracked files differ from it (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", *args], cwd=project_root, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
+
+
+def package_versions() -> dict[str, str]:
+    """Version of every installed distribution, by lower-case name."""
+    versions = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions[name.lower()] = dist.version
+    return dict(sorted(versions.items()))
+
+
+def model_revisions(profile: str) -> dict[str, dict[str, object]]:
+    """Model id, pinned commit and untrained flag of each feature space of ``profile``."""
+    from neurospeech.embeddings import registry
+
+    spaces = (registry.REGISTRY[name] for name in registry.PROFILES[profile])
+    return {
+        s.name: {"hf_id": s.hf_id, "revision": s.revision, "untrained": s.untrained} for s in spaces
+    }
+
+
+def manifest(
+    *,
+    project_root: Path,
+    profile: str,
+    inputs: dict[str, str],
+    steps: dict[str, dict],
+    paper_dir: Path,
+) -> dict[str, object]:
+    """Assemble the manifest of a reproduce.
+
+    Parameters
+    ----------
+    project_root : Path
+        The checkout (for the commit).
+    profile : str
+    inputs : dict
+        From :func:`input_hashes`.
+    steps : dict
+        Per analysis script, its record (cache key and the outputs it wrote).
+    paper_dir : Path
+        Where the outputs are.
+    """
+    return {
+        "neurospeech": neurospeech.__version__,
+        **git_state(project_root),
+        "python": platform.python_version(),
+        "profile": profile,
+        "models": model_revisions(profile),
+        "code": code_hash(),
+        "inputs": inputs,
+        "steps": steps,
+        "outputs": output_hashes(paper_dir),
+        "packages": package_versions(),
+    }
+
+
+@dataclass
+class Comparison:
+    """Outputs of a run against those a manifest records.
+
+    Attributes
+    ----------
+    identical, changed, missing, new : list of str
+        Paths (relative to ``paper/``): same bytes; different bytes; in the manifest but
+        not made by the run; made by the run but not in the manifest.
+    """
+
+    identical: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recorded output was made again with the same bytes, and no other."""
+        return not (self.changed or self.missing or self.new)
+
+    def report(self) -> str:
+        """Return a human-readable account, naming every output that differs."""
+        lines = [f"{len(self.identical)} outputs identical byte for byte"]
+        for name in ("changed", "missing", "new"):
+            paths = getattr(self, name)
+            if paths:
+                lines.append(f"{len(paths)} {name}:")
+                lines += [f"  {path}" for path in paths]
+        return "\n".join(lines)
+
+
+def compare(recorded: dict[str, str], made: dict[str, str]) -> Comparison:
+    """Compare output hashes (path -> sha256) of a manifest and of a new run."""
+    result = Comparison()
+    for path in sorted(set(recorded) | set(made)):
+        if path not in made:
+            result.missing.append(path)
+        elif path not in recorded:
+            result.new.append(path)
+        elif recorded[path] == made[path]:
+            result.identical.append(path)
+        else:
+            result.changed.append(path)
+    return result
