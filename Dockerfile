@@ -4,6 +4,9 @@
 #   docker run --rm neurospeech python3 -m nox -R -s reproduce -- --profile swpd
 FROM python:3.11.7-slim-bookworm
 
+# git only records history (DataLad); it does not touch the numbers. Not pinned to a
+# Debian revision: bookworm drops superseded revisions, which would break the build.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
     && rm -rf /var/lib/apt/lists/*

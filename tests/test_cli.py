@@ -69,3 +69,20 @@ def test_models_list_and_fetch_offline(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["models", "fetch", "--cache-dir", str(tmp_path)]) == 2
     assert "nox -s models" in capsys.readouterr().err
+
+
+def test_fetch_offline_and_verify_without_manifest_are_clear_errors(capsys, tmp_path, monkeypatch):
+    from neurospeech import datasets
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(datasets.socket, "create_connection", refuse)
+    target = tmp_path / "swpd"
+    assert main(["fetch", "--method", "archive", "--path", str(target)]) == 2
+    assert "cannot reach osf.io" in capsys.readouterr().err
+    assert main(["fetch", "--method", "archive", "--participants", "01"]) == 2
+    assert "--participants works with --method datalad" in capsys.readouterr().err
+    assert not target.exists()
+    assert main(["verify", "--project-root", str(tmp_path)]) == 2
+    assert "run `nox -s reproduce` first" in capsys.readouterr().err

