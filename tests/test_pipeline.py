@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from neurospeech import pipeline
+from neurospeech import pipeline, provenance
 
 
 def test_context_defaults_and_environment(monkeypatch, tmp_path):
@@ -138,7 +138,7 @@ def project(tmp_path, tiny_dataset, monkeypatch):
     return root, runs
 
 
-def test_reproduce_skips_unchanged_steps_and_records_every_output(project):
+def test_reproduce_skips_unchanged_steps_and_records_every_output(project, monkeypatch):
     root, runs = project
     manifest = pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"]
@@ -163,6 +163,11 @@ def test_reproduce_skips_unchanged_steps_and_records_every_output(project):
     assert (root / "paper" / "tables" / "second.csv").read_text() == "value\n2\n"
     pipeline.reproduce("swpd", root, force=True)
     assert runs.read_text().split() == ["first", "second"] * 3
+    # another version of a dependency: every step runs again
+    versions = {**manifest["packages"], "numpy": "0.0.1"}
+    monkeypatch.setattr(provenance, "package_versions", lambda: versions)
+    pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second"] * 4
 
 
 def test_an_interrupted_reproduce_resumes_after_the_last_finished_step(project):

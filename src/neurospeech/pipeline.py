@@ -202,11 +202,11 @@ def reproduce(
     """Regenerate every figure and table of the paper, skipping the steps already done.
 
     Each analysis script is a step. Its key hashes the script, the package's code, the
-    profile and the dataset's files; a step whose key and outputs (their sha256) match
-    its record in ``paper/build/steps/`` is not run again, so an interrupted reproduce
-    resumes where it stopped. At the end ``paper/manifest.json`` records the commit,
-    package versions, model revisions, input hashes, each step, and the sha256 of every
-    output.
+    installed package versions, the profile and the dataset's files; a step whose key
+    and outputs (their sha256) match its record in ``paper/build/steps/`` is not run
+    again, so an interrupted reproduce resumes where it stopped. At the end
+    ``paper/manifest.json`` records the commit, package versions, model revisions, input
+    hashes, each step, and the sha256 of every output.
 
     Parameters
     ----------
@@ -241,7 +241,12 @@ def reproduce(
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
     ctx = Context(profile=profile, bids_root=bids_root, paper_dir=paper)
     inputs = provenance.input_hashes(bids_root)
-    common = {"profile": profile, "code": provenance.code_hash(), "inputs": inputs}
+    common = {
+        "profile": profile,
+        "code": provenance.code_hash(),
+        "packages": provenance.package_versions(),
+        "inputs": inputs,
+    }
     steps = {}
     for script in tqdm(scripts, desc="analyses"):
         key = provenance.digest({**common, "script": script.read_text(encoding="utf-8")})
