@@ -72,12 +72,12 @@ def test_models_list_and_fetch_offline(capsys, monkeypatch, tmp_path):
 
 
 def test_fetch_offline_and_verify_without_manifest_are_clear_errors(capsys, tmp_path, monkeypatch):
-    from neurospeech import datasets
+    from neurospeech import _io
 
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(datasets.socket, "create_connection", refuse)
+    monkeypatch.setattr(_io.socket, "create_connection", refuse)
     target = tmp_path / "swpd"
     assert main(["fetch", "--method", "archive", "--path", str(target)]) == 2
     assert "cannot reach osf.io" in capsys.readouterr().err

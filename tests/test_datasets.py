@@ -99,7 +99,7 @@ def test_fetch_archive_checks_the_checksum_before_unpacking(tmp_path, tiny_datas
 
 
 def test_fetching_without_network_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets.socket, "create_connection", _refuse)
+    monkeypatch.setattr(_io.socket, "create_connection", _refuse)
     with pytest.raises(ConnectionError, match="cannot reach osf.io to download the archive"):
         datasets.fetch_archive(tmp_path / "swpd")
     with pytest.raises(ConnectionError, match="cannot reach github.com to clone the dataset"):

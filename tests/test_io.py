@@ -20,3 +20,18 @@ def test_write_text_line_endings_and_hash(tmp_path):
     assert _io.sha256(path) == _io.sha256(
         _io.write_text(tmp_path / "b.tsv", "x\r\ny\r\n", newline="")
     )
+
+
+def test_digest_ignores_key_order_and_reachable_probes_only_remote_hosts(monkeypatch):
+    assert _io.digest({"a": 1, "b": [2, 3]}) == _io.digest({"b": [2, 3], "a": 1})
+    assert _io.digest({"a": 1}) != _io.digest({"a": 2})
+    calls = []
+
+    def refuse(address, timeout):
+        calls.append(address)
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(_io.socket, "create_connection", refuse)
+    assert _io.reachable("/local/path") and _io.reachable("file:///tmp/x.zip")
+    assert not _io.reachable("https://osf.io/download/g6q5m/")
+    assert calls == [("osf.io", 443)]

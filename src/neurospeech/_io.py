@@ -1,4 +1,4 @@
-"""Small file-system helpers shared by every writer: atomic writes and hashing."""
+"""Small I/O helpers shared across the package: atomic writes, hashing, a network probe."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,3 +67,24 @@ def sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for block in iter(lambda: fid.read(chunk_size), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def digest(obj: Any) -> str:
+    """Return the SHA-256 of a JSON-serializable object (keys sorted, others as ``str``)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds.
+
+    Local paths and ``file:`` URLs are always reachable.
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("", "file") or not parsed.hostname:
+        return True
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True

@@ -14,7 +14,6 @@ import logging
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -129,21 +128,8 @@ OSF_SIZE = 2_794_936_886
 OSF_SHA256 = "015bc9c565c3dbdc7259c01be54f62b3346cbd7dc5cec8156eb718f64b6cbcd9"
 
 
-def reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether the host of ``url`` accepts a connection (local paths and file URLs: True)."""
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme in ("", "file") or not parsed.hostname:
-        return True
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _check_reachable(url: str, what: str) -> None:
-    if not reachable(url):
+    if not _io.reachable(url):
         raise ConnectionError(
             f"cannot reach {urllib.parse.urlparse(url).hostname} to {what}: no network? "
             f"Install the dataset by hand under data/swpd (BIDS layout) or retry online"

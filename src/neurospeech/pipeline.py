@@ -154,14 +154,10 @@ def run_script(script: Path, ctx: Context, notebook_dir: Path, cwd: Path) -> Pat
 
 def _snapshot(paper_dir: Path) -> dict[Path, tuple[int, int]]:
     """Size and modification time of every output file under ``paper_dir``."""
-    from neurospeech.provenance import OUTPUT_FOLDERS
+    from neurospeech.provenance import output_files
 
     return {
-        path: (path.stat().st_size, path.stat().st_mtime_ns)
-        for folder in OUTPUT_FOLDERS
-        if (paper_dir / folder).is_dir()
-        for path in (paper_dir / folder).rglob("*")
-        if path.is_file()
+        path: (path.stat().st_size, path.stat().st_mtime_ns) for path in output_files(paper_dir)
     }
 
 
@@ -249,7 +245,7 @@ def reproduce(
     }
     steps = {}
     for script in tqdm(scripts, desc="analyses"):
-        key = provenance.digest({**common, "script": script.read_text(encoding="utf-8")})
+        key = _io.digest({**common, "script": script.read_text(encoding="utf-8")})
         record_path = paper / "build" / "steps" / f"{script.stem}.json"
         record = json.loads(record_path.read_text()) if record_path.exists() else None
         if not force and record and record["key"] == key and _intact(paper, record["outputs"]):

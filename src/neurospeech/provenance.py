@@ -8,7 +8,6 @@ those a manifest records.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -46,14 +45,15 @@ def input_hashes(bids_root: str | os.PathLike) -> dict[str, str]:
     return {f.relative_to(root).as_posix(): _io.sha256(f) for f in _files(root, _NOT_INPUTS)}
 
 
+def output_files(paper_dir: str | os.PathLike) -> list[Path]:
+    """Every output file under ``paper_dir`` (figures, tables, audio; not temporary files)."""
+    return [f for folder in OUTPUT_FOLDERS for f in _files(Path(paper_dir) / folder)]
+
+
 def output_hashes(paper_dir: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every output under ``paper_dir`` (figures, tables, audio), by relative path."""
+    """SHA-256 of every output under ``paper_dir``, by path relative to it."""
     paper = Path(paper_dir)
-    return {
-        f.relative_to(paper).as_posix(): _io.sha256(f)
-        for folder in OUTPUT_FOLDERS
-        for f in _files(paper / folder)
-    }
+    return {f.relative_to(paper).as_posix(): _io.sha256(f) for f in output_files(paper)}
 
 
 def code_hash() -> str:
@@ -65,11 +65,6 @@ def code_hash() -> str:
             digest.update(path.relative_to(package).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def digest(obj) -> str:
-    """SHA-256 of a JSON-serializable object (keys sorted)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def git_state(project_root: str | os.PathLike) -> dict[str, object]:

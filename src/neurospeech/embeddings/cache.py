@@ -9,7 +9,6 @@ at least 0.999 with the float32 values, float32 elsewhere.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -43,8 +42,7 @@ def input_hash(recording: Recording, *, audio_input: bool) -> str:
 
 def key(description: dict[str, Any]) -> str:
     """Stable short hash of a JSON-serializable description."""
-    text = json.dumps(description, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _io.digest(description)[:16]
 
 
 def storage_dtype(features: np.ndarray) -> np.dtype:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from neurospeech import _io
 from neurospeech.embeddings.registry import UNTRAINED_SEED, FeatureSpace, check_revision, get
 
 logger = logging.getLogger(__name__)
@@ -77,12 +76,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the Hugging Face endpoint opens within ``timeout`` s."""
     from huggingface_hub import constants
 
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
+    return _io.reachable(constants.ENDPOINT or "https://huggingface.co", timeout)
 
 
 def snapshot(
