@@ -26,7 +26,8 @@ ctx = pipeline.start()
 # ## Participants
 
 # %%
-table = bids.overview(ctx.bids_root)
+subjects = ctx.subjects()
+table = bids.overview(ctx.bids_root, subjects)
 figures.save_table(
     table,
     ctx.tables / "data_overview",
@@ -40,7 +41,6 @@ table  # noqa: B018 (shown in the notebook)
 # ## Electrode coverage and trial timing
 
 # %%
-subjects = bids.subjects(ctx.bids_root)
 colors = plt.get_cmap("tab10")(np.arange(len(subjects)) % 10)
 fig, (ax_top, ax_side, ax_time) = plt.subplots(
     1, 3, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1, 1.4]}

@@ -17,9 +17,10 @@
 # components) and ordinary least squares fitted on the training folds; Pearson r per
 # mel bin on each held-out fold.
 #
-# Chance is estimated two ways with 1,000 circular shifts (split points between 10 % and
-# 90 % of the recording). *Published*: the spectrogram correlated with a shifted copy of
-# itself, as the reference code does; this measures the spectrogram's own structure at
+# Chance is estimated two ways with circular shifts (1,000 by default: `[decoding_baseline]
+# n_shifts` of the configuration; split points between 10 % and 90 % of the recording).
+# *Published*: the spectrogram correlated with a shifted copy of itself, as the reference
+# code does; this measures the spectrogram's own structure at
 # long lags, not the decoder. *Decoder*: the reconstruction correlated with the shifted
 # true spectrogram, the chance level of the score actually reported.
 
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 from neurospeech import audio, bids, decoding, figures, pipeline
 
 ctx = pipeline.start()
-N_SHIFTS, SEED = 1000, 0
+cfg = ctx.config.decoding_baseline
 SHIFT_S = 0.01  # frame hop
 
 # %% [markdown]
@@ -42,16 +43,18 @@ SHIFT_S = 0.01  # frame hop
 
 # %%
 results, spectrograms, rows = {}, {}, []
-for sub in tqdm(bids.subjects(ctx.bids_root), desc="decoding"):
+for sub in tqdm(ctx.subjects(), desc="decoding"):
     recording = bids.read_recording(ctx.bids_root, sub)
     stacked, spec, _ = decoding.reference_features(recording)
     result = decoding.linear_reconstruction(stacked, spec)
     published = decoding.compare_with_chance(
-        result.r, decoding.circular_shift_chance(spec, n_shifts=N_SHIFTS, seed=SEED)
+        result.r, decoding.circular_shift_chance(spec, n_shifts=cfg.n_shifts, seed=cfg.seed)
     )
     decoder = decoding.compare_with_chance(
         result.r,
-        decoding.circular_shift_chance(spec, result.predicted, n_shifts=N_SHIFTS, seed=SEED),
+        decoding.circular_shift_chance(
+            spec, result.predicted, n_shifts=cfg.n_shifts, seed=cfg.seed
+        ),
     )
     rows.append(
         {
@@ -67,7 +70,7 @@ for sub in tqdm(bids.subjects(ctx.bids_root), desc="decoding"):
         }
     )
     for name, spectrogram in (("original", spec), ("reconstructed", result.predicted)):
-        wave = audio.griffin_lim(spectrogram, seed=SEED)
+        wave = audio.griffin_lim(spectrogram, seed=cfg.seed)
         audio.write_wav(ctx.audio / f"sub-{sub}_{name}_griffinlim.wav", wave, audio.TARGET_SFREQ)
     results[sub], spectrograms[sub] = result, spec
 summary = pd.DataFrame(rows)
@@ -79,7 +82,7 @@ figures.save_table(
     summary,
     ctx.tables / "decoding_summary",
     caption="Spectrogram reconstruction from high-gamma (mean Pearson r over folds and "
-    "mel bins) against the 95th percentile of 1,000 circular shifts, published and "
+    f"mel bins) against the 95th percentile of {cfg.n_shifts:,} circular shifts, published and "
     "decoder chance.",
     label="tab:decoding-summary",
 )

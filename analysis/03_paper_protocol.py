@@ -22,19 +22,20 @@
 # the levels differ far more between channels than between trials. So the same numbers
 # are computed for (i) a predictor of each channel's training mean, with no features;
 # (ii) standard-normal noise features of the same width; (iii) the real features with the
-# trial-to-feature assignment shuffled 1,000 times (a permutation p-value per
+# trial-to-feature assignment shuffled (1,000 times by default; a permutation p-value per
 # participant). Then a word-level evaluation that can fail: targets and features z-scored
 # on the training words, ridge per channel with its penalty chosen by inner
 # cross-validation over words, Pearson r per channel across held-out words, a permutation
-# null of 1,000 target shuffles, FDR across channels. (The cross-validated r of a channel
-# the features do not explain is negative on average: a held-out word differs from the
+# null of target shuffles (1,000 by default), FDR across channels. (The cross-validated r
+# of a channel the features do not explain is negative on average: a held-out word differs from the
 # training mean in the opposite direction to its own contribution. The null has the same
 # bias, so the p-values are exact; the tables give the null's mean r beside the observed.)
 #
-# Feature spaces here: the trial's mean log-mel spectrogram (an acoustic baseline) and,
-# on simulated data only, the planted word-level latent values (an oracle that shows what
-# a real word-level effect looks like). The language and speech model embeddings join
-# when the embeddings registry lands.
+# Feature spaces: those of `[paper_protocol] feature_spaces` in the configuration (the
+# real-data profile: the paper's language and speech models, their untrained controls and
+# the trial's mean log-mel spectrogram; the sample: log-mel, to keep the run short), each
+# model's last hidden state by default (`layer`), and on simulated data the planted
+# word-level latent values (an oracle that shows what a real word-level effect looks like).
 
 # %%
 import matplotlib.pyplot as plt
@@ -48,9 +49,9 @@ from neurospeech import bids, embeddings, figures, paper_protocol, pipeline
 from neurospeech.simulate import read_truth
 
 ctx = pipeline.start()
-N_SHUFFLES, N_PERMUTATIONS, SEED = 1000, 1000, 0
-# The published quirks, off: participant 10 is analysed, PCA is fitted inside the folds.
-DROP_PARTICIPANT_10 = False
+cfg = ctx.config.paper_protocol
+# models load once, not per participant; the features are cached per participant
+models = {space: embeddings.load(space) for space in cfg.feature_spaces if space != "log-mel"}
 MEAN = "training mean (no features)"
 ORACLE = "planted latent (oracle)"
 
@@ -60,16 +61,21 @@ ORACLE = "planted latent (oracle)"
 # %%
 folds, audits, channels = [], [], []
 subjects = paper_protocol.paper_participants(
-    bids.subjects(ctx.bids_root), drop_participant_10=DROP_PARTICIPANT_10
+    ctx.subjects(), drop_participant_10=cfg.drop_participant_10
 )
 for sub in tqdm(subjects, desc="participants"):
     recording = bids.read_recording(ctx.bids_root, sub)
     words = recording.words["value"].to_numpy()
     names = [recording.ch_names[i] for i in bids.good_channels(recording, "the analysis")]
     truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None
-    for seconds in paper_protocol.TRIAL_LENGTHS:
+    for seconds in cfg.trial_lengths:
         means = paper_protocol.trial_means(recording, seconds)
-        spaces = {"log-mel": embeddings.word_level("log-mel", recording, seconds)[0]}
+        spaces = {
+            space: embeddings.word_level(
+                models.get(space, space), recording, seconds, cache_dir=ctx.embeddings_cache(sub)
+            )[cfg.layer]
+            for space in cfg.feature_spaces
+        }
         if truth is not None:
             spaces[ORACLE] = np.array(truth["latent"])
         baseline = paper_protocol.leave_one_word_out(
@@ -80,9 +86,11 @@ for sub in tqdm(subjects, desc="participants"):
         for space, features in spaces.items():
             metrics = paper_protocol.leave_one_word_out(features, means, words)
             folds.append(metrics.assign(**key, feature_space=space))
-            audit = paper_protocol.audit(features, means, words, n_shuffles=N_SHUFFLES, seed=SEED)
+            audit = paper_protocol.audit(
+                features, means, words, n_shuffles=cfg.n_shuffles, seed=cfg.seed
+            )
             encoding = paper_protocol.word_level_encoding(
-                features, means, words, n_permutations=N_PERMUTATIONS, seed=SEED
+                features, means, words, n_permutations=cfg.n_permutations, seed=cfg.seed
             )
             found = encoding.significant()
             audits.append(
@@ -142,6 +150,7 @@ figures.save_table(
 )
 audit_columns = [
     *order,
+    "dims",
     "pcc_model",
     "pcc_mean",
     "pcc_noise",
@@ -156,7 +165,7 @@ figures.save_table(
     audits[audit_columns],
     ctx.tables / "protocol_audit",
     caption="Audit of the paper's metric: mean PCC of the features, of the training-mean "
-    "predictor, of noise features and of 1,000 shuffled assignments (p: permutation "
+    f"predictor, of noise features and of {cfg.n_shuffles:,} shuffled assignments (p: permutation "
     "p-value); word-level encoding: mean r across channels, the mean r of its permutation "
     "null, and channels with FDR q < 0.05.",
     label="tab:protocol-audit",
@@ -196,9 +205,9 @@ if ctx.simulated:
 # %%
 spaces = list(dict.fromkeys(folds["feature_space"]))
 colors = {space: f"C{k}" for k, space in enumerate(spaces)}
-fig, axes = plt.subplots(1, len(paper_protocol.TRIAL_LENGTHS), figsize=(10, 3.6), sharey=True)
+fig, axes = plt.subplots(1, len(cfg.trial_lengths), figsize=(10, 3.6), sharey=True)
 width = 0.8 / len(spaces)
-for ax, seconds in zip(np.atleast_1d(axes), paper_protocol.TRIAL_LENGTHS):
+for ax, seconds in zip(np.atleast_1d(axes), cfg.trial_lengths):
     for k, space in enumerate(spaces):
         chosen = folds[(folds["trial_length"] == seconds) & (folds["feature_space"] == space)]
         data = [chosen.loc[chosen["participant"] == f"sub-{s}", "r2"] for s in subjects]
@@ -224,9 +233,9 @@ fig.tight_layout()
 figures.save(fig, ctx.figures / "protocol_r2_boxplots")
 
 # %%
-fig, axes = plt.subplots(1, len(paper_protocol.TRIAL_LENGTHS), figsize=(10, 3.2), sharey=True)
+fig, axes = plt.subplots(1, len(cfg.trial_lengths), figsize=(10, 3.2), sharey=True)
 bins = np.linspace(np.floor(folds["r2"].quantile(0.01) * 20) / 20, 1.0, 31)
-for ax, seconds in zip(np.atleast_1d(axes), paper_protocol.TRIAL_LENGTHS):
+for ax, seconds in zip(np.atleast_1d(axes), cfg.trial_lengths):
     for space in spaces:
         chosen = folds[(folds["trial_length"] == seconds) & (folds["feature_space"] == space)]
         ax.hist(
@@ -254,7 +263,7 @@ figures.save(fig, ctx.figures / "protocol_r2_histogram")
 # channel; filled markers are significant (FDR q < 0.05).
 
 # %%
-first = audits[audits["trial_length"] == paper_protocol.TRIAL_LENGTHS[0]]
+first = audits[audits["trial_length"] == cfg.trial_lengths[0]]
 feature_spaces = list(dict.fromkeys(first["feature_space"]))
 fig, (ax_pcc, ax_r) = plt.subplots(1, 2, figsize=(10, 3.6))
 x = np.arange(len(subjects))
@@ -284,7 +293,7 @@ for column, marker in (
     ax_pcc.scatter([], [], marker=marker, color="0.3", label=column)
 ax_pcc.set(ylabel="mean PCC across channels", title="the paper's metric")
 ax_pcc.legend(fontsize=7, frameon=False)
-first_channels = channels[channels["trial_length"] == paper_protocol.TRIAL_LENGTHS[0]]
+first_channels = channels[channels["trial_length"] == cfg.trial_lengths[0]]
 for k, space in enumerate(feature_spaces):
     rows = first_channels[first_channels["feature_space"] == space]
     position = np.array([subjects.index(p.removeprefix("sub-")) for p in rows["participant"]])

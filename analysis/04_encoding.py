@@ -13,16 +13,18 @@
 #
 # For each participant, each feature space (and each layer of a model), a ridge
 # regression maps the features of each 10 ms frame, lagged from -500 to +500 ms in 50 ms
-# steps (negative: the brain leads the audio), to every electrode's high-gamma (50 ms
-# windows). Contiguous 5-fold cross-validation; z-scoring (and, for model layers, a PCA
-# to 16 components) fitted on the training frames; each electrode's penalty chosen by an
-# inner contiguous 5-fold over 20 values. The held-out predictions are scored by Pearson
-# r per electrode and tested against 10,000 circular shifts of the high-gamma (at least
-# 10 % of the recording); Benjamini-Hochberg across electrodes, and a max-statistic
-# family-wise threshold across electrodes and layers.
+# steps by default (negative: the brain leads the audio), to every electrode's high-gamma
+# (50 ms windows). Contiguous 5-fold cross-validation; z-scoring (and, for model layers, a
+# PCA to 16 components by default) fitted on the training frames; each electrode's penalty
+# chosen by an inner contiguous 5-fold over 20 values. The held-out predictions are scored
+# by Pearson r per electrode and tested against circular shifts of the high-gamma (10,000
+# by default; at least 10 % of the recording); Benjamini-Hochberg across electrodes, and a
+# max-statistic family-wise threshold across electrodes and layers.
 #
 # The lag profile fits one single-lag model per lag (10 ms steps) with the log-mel
-# features: the lag of its peak is the electrode's best lag.
+# features: the lag of its peak is the electrode's best lag. Models, layers, lags and
+# counts are the `[encoding]` section of the configuration (the sample: one untrained
+# model, every third hidden state).
 
 # %%
 import matplotlib.pyplot as plt
@@ -34,16 +36,8 @@ from neurospeech import bids, embeddings, encoding, figures, highgamma, pipeline
 from neurospeech.simulate import read_truth
 
 ctx = pipeline.start()
-N_SHIFTS, SEED, N_COMPONENTS = 10_000, 0, 16
-PROFILE_LAGS_MS = np.arange(-500, 501, 10)
-SPEECH_SPACES = [
-    name for name in embeddings.PROFILES[ctx.profile] if embeddings.get(name).kind == "speech"
-]
-# The sample keeps every third layer of its untrained controls (time); the real data all.
-LAYER_STEP = 3 if ctx.simulated else 1
-if ctx.simulated:
-    SPEECH_SPACES = SPEECH_SPACES[:1]
-models = {space: embeddings.load(space) for space in SPEECH_SPACES}  # once, not per participant
+cfg = ctx.config.encoding
+models = {space: embeddings.load(space) for space in cfg.speech_models}  # once, not per participant
 
 # %% [markdown]
 # ## Fits per participant: log-mel (with its lag profile) and every model layer
@@ -62,7 +56,7 @@ def record(base, space, layer, result, table, best_lag=None):
 
 
 rows, profiles = [], {}
-subjects = bids.subjects(ctx.bids_root)
+subjects = ctx.subjects()
 for sub in tqdm(subjects, desc="participants"):
     recording = bids.read_recording(ctx.bids_root, sub)
     keep = bids.good_channels(recording, "the encoding targets")
@@ -83,17 +77,23 @@ for sub in tqdm(subjects, desc="participants"):
 
     cache_dir = ctx.embeddings_cache(sub)
     mel = embeddings.frame_level("log-mel", recording, cache_dir=cache_dir)[0]
-    result = encoding.fit(mel, frames)
-    profiles[sub] = encoding.lag_profile(mel, frames, PROFILE_LAGS_MS, n_shifts=N_SHIFTS, seed=SEED)
-    table = encoding.significance(frames, result, n_shifts=N_SHIFTS, seed=SEED)
+    result = encoding.fit(mel, frames, lags_ms=cfg.lags)
+    profiles[sub] = encoding.lag_profile(
+        mel, frames, cfg.profile_lags, n_shifts=cfg.n_shifts, seed=cfg.seed
+    )
+    table = encoding.significance(frames, result, n_shifts=cfg.n_shifts, seed=cfg.seed)
     table["p_fwe_lags"] = profiles[sub].p_fwe
     rows.append(record(base, "log-mel", 0, result, table, profiles[sub].best_lag_ms))
-    for space in SPEECH_SPACES:
+    for space in cfg.speech_models:
         layers = embeddings.frame_level(models[space], recording, cache_dir=cache_dir)
         nulls, scores = [], []
-        for layer in range(0, len(layers), LAYER_STEP):
-            result = encoding.fit(layers[layer], frames, n_components=N_COMPONENTS)
-            null = stats.circular_shift_null(frames, result.predicted, n_shifts=N_SHIFTS, seed=SEED)
+        for layer in cfg.layer_indices(len(layers), space):
+            result = encoding.fit(
+                layers[layer], frames, lags_ms=cfg.lags, n_components=cfg.n_components
+            )
+            null = stats.circular_shift_null(
+                frames, result.predicted, n_shifts=cfg.n_shifts, seed=cfg.seed
+            )
             table = encoding.significance(frames, result, null=null)
             rows.append(record(base, space, layer, result, table))
             nulls.append(null)
@@ -125,7 +125,7 @@ figures.save_table(
     summary,
     ctx.tables / "encoding_summary",
     caption="Frame-level encoding per participant, feature space and layer: electrodes with "
-    "FDR q < 0.05 against 10,000 circular shifts, their mean r, and the largest r.",
+    f"FDR q < 0.05 against {cfg.n_shifts:,} circular shifts, their mean r, and the largest r.",
     label="tab:encoding-summary",
 )
 summary  # noqa: B018 (shown in the notebook)
@@ -164,7 +164,7 @@ if ctx.simulated:
 
 # %%
 fig, (ax_layers, ax_lags) = plt.subplots(1, 2, figsize=(10, 3.6))
-for space in SPEECH_SPACES:
+for space in cfg.speech_models:
     chosen = electrodes[(electrodes["feature_space"] == space) & electrodes["significant"]]
     profile = chosen.groupby(["participant", "layer"])["r"].mean().unstack(0)
     for participant in profile:
@@ -172,7 +172,7 @@ for space in SPEECH_SPACES:
 ax_layers.set(
     xlabel="layer",
     ylabel="mean r, significant electrodes",
-    title=f"layer profile: {', '.join(SPEECH_SPACES)}",
+    title=f"layer profile: {', '.join(cfg.speech_models)}",
 )
 ax_layers.legend(fontsize=7, frameon=False)
 mel_rows = electrodes[electrodes["feature_space"] == "log-mel"]
@@ -180,7 +180,7 @@ for sub in subjects:
     significant = mel_rows.loc[mel_rows["participant"] == f"sub-{sub}", "significant"].to_numpy()
     if significant.any():
         ax_lags.plot(
-            PROFILE_LAGS_MS, profiles[sub].r[:, significant].mean(axis=1), label=f"sub-{sub}"
+            cfg.profile_lags, profiles[sub].r[:, significant].mean(axis=1), label=f"sub-{sub}"
         )
 ax_lags.axvline(0, color="0.5", lw=0.8)
 ax_lags.text(-480, ax_lags.get_ylim()[1] * 0.95, "brain leads", fontsize=7, va="top")

@@ -20,7 +20,8 @@
 # ranked among the fold's held-out segments of its participant, and among those of all
 # participants (pooled). A ridge regression per participant from the same segments to
 # the same targets is the baseline. Three seeds (folds and training); intervals are 95 %
-# Student-t intervals over the seeds.
+# Student-t intervals over the seeds. Window, seeds, targets and the training settings
+# are the `[contrastive]` section of the configuration (these are its defaults).
 
 # %%
 import matplotlib.pyplot as plt
@@ -30,43 +31,46 @@ from tqdm.auto import tqdm
 from neurospeech import bids, contrastive, embeddings, figures, pipeline
 
 ctx = pipeline.start()
-SEEDS = (0, 1, 2)
-LENGTH, OFFSET = 1.0, -0.2
-OFFSETS = (-0.6, -0.4, -0.2, 0.0, 0.2)
-# The profile's first speech model (the sample: an untrained control; the real data: XLS-R).
-SPEECH_SPACE = next(
-    name for name in embeddings.PROFILES[ctx.profile] if embeddings.get(name).kind == "speech"
-)
-model = embeddings.load(SPEECH_SPACE)
-SPACES = {SPEECH_SPACE: model, "log-mel": "log-mel"}
+cfg = ctx.config.contrastive
+training = contrastive.Config(**cfg.training)
+# the sample: an untrained control; the real data: XLS-R
+SPEECH_SPACE = cfg.speech_model
+SPACES = {SPEECH_SPACE: embeddings.load(SPEECH_SPACE), "log-mel": "log-mel"}
 
 # %% [markdown]
 # ## Inputs: high-gamma, speech onsets, contact positions, and both target spaces
 
 # %%
 people, targets = [], {space: [] for space in SPACES}
-for sub in tqdm(bids.subjects(ctx.bids_root), desc="participants"):
+for sub in tqdm(ctx.subjects(), desc="participants"):
     recording = bids.read_recording(ctx.bids_root, sub)
     people.append(contrastive.participant(recording))
     for space, source in SPACES.items():
         targets[space].append(
-            contrastive.target_features(source, recording, cache_dir=ctx.embeddings_cache(sub))
+            contrastive.target_features(
+                source, recording, cfg.layers, cache_dir=ctx.embeddings_cache(sub)
+            )
         )
 print(
     ", ".join(f"sub-{p.subject}: {len(p.words)} words, {len(p.channels)} contacts" for p in people)
 )
 
 
-def segments(space, offset=OFFSET):
+def segments(space, offset=cfg.offset):
     """Every participant's segments for one target space and window offset."""
-    return [person.segments(t, LENGTH, offset) for person, t in zip(people, targets[space])]
+    return [person.segments(t, cfg.length, offset) for person, t in zip(people, targets[space])]
 
 
 # %% [markdown]
 # ## Retrieval of held-out words, per participant and pooled
 
 # %%
-ranks = {space: contrastive.cross_validate(segments(space), seeds=SEEDS) for space in SPACES}
+ranks = {
+    space: contrastive.cross_validate(
+        segments(space), seeds=cfg.seeds, n_folds=cfg.n_folds, config=training
+    )
+    for space in SPACES
+}
 retrieval = pd.concat(
     [contrastive.summary(r).assign(target_space=space) for space, r in ranks.items()],
     ignore_index=True,
@@ -80,7 +84,8 @@ figures.save_table(
     retrieval,
     ctx.tables / "contrastive_retrieval",
     caption="Retrieval of held-out words: top-k accuracy of the contrastive model and of "
-    "the ridge baseline, mean over 3 seeds with 95 % intervals, and chance (k over the "
+    f"the ridge baseline, mean over {len(cfg.seeds)} seeds with 95 % intervals, and chance "
+    "(k over the "
     "number of candidates), per participant and pooled over participants.",
     label="tab:contrastive-retrieval",
 )
@@ -93,9 +98,14 @@ retrieval[retrieval["participant"] == "pooled"]  # noqa: B018 (shown in the note
 
 # %%
 sweep = []
-for offset in tqdm(OFFSETS, desc="offsets"):
+for offset in tqdm(cfg.offsets, desc="offsets"):
     found = contrastive.cross_validate(
-        segments(SPEECH_SPACE, offset), seeds=SEEDS[:1], baseline=False, progress=False
+        segments(SPEECH_SPACE, offset),
+        seeds=cfg.seeds[:1],
+        n_folds=cfg.n_folds,
+        config=training,
+        baseline=False,
+        progress=False,
     )
     table = contrastive.summary(found)
     sweep.append(table[table["participant"] == "pooled"].assign(offset_s=offset))
@@ -104,7 +114,7 @@ figures.save_table(
     sweep,
     ctx.tables / "contrastive_offsets",
     caption="Pooled top-k accuracy against the start of the brain window relative to the "
-    f"speech onset ({SPEECH_SPACE} targets, contrastive model, seed 0).",
+    f"speech onset ({SPEECH_SPACE} targets, contrastive model, seed {cfg.seeds[0]}).",
     label="tab:contrastive-offsets",
 )
 
@@ -135,7 +145,7 @@ for (method, k), rows in sweep[sweep["k"].isin([1, 10])].groupby(["method", "k"]
 for k in (1, 10):
     chance = sweep.loc[sweep["k"] == k, "chance"].mean()
     ax.axhline(chance, color="0.5", ls="--", lw=0.8)
-    ax.text(OFFSETS[0], chance, f"chance, top-{k}", fontsize=7, va="bottom")
+    ax.text(cfg.offsets[0], chance, f"chance, top-{k}", fontsize=7, va="bottom")
 ax.axvline(0, color="0.5", lw=0.8)
 ax.set(
     xlabel="brain window start - speech onset (s)",

@@ -47,7 +47,17 @@ def test_bad_parameters_give_a_clear_error_and_status_2(tmp_path, capsys):
 
 def test_unknown_profile(tmp_path, capsys):
     assert main(["reproduce", "--profile", "smaple", "--project-root", str(tmp_path)]) == 2
-    assert "unknown profile 'smaple'; choose one of sample, swpd" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown profile 'smaple' (did you mean 'sample'?); choose one of sample, swpd" in err
+
+
+def test_config_command_prints_the_whole_configuration_or_names_the_typo(tmp_path, capsys):
+    assert main(["config", "--profile", "swpd"]) == 0
+    assert '"speech_model": "wav2vec2-xls-r-300m"' in capsys.readouterr().out
+    settings = tmp_path / "s.toml"
+    settings.write_text("[encoding]\nn_shift = 10\n")
+    assert main(["config", "--config", str(settings)]) == 2
+    assert "did you mean 'encoding.n_shifts'?" in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point():
@@ -86,3 +96,14 @@ def test_fetch_offline_and_verify_without_manifest_are_clear_errors(capsys, tmp_
     assert not target.exists()
     assert main(["verify", "--project-root", str(tmp_path)]) == 2
     assert "run `nox -s reproduce` first" in capsys.readouterr().err
+
+
+def test_reproduce_with_datalad_run_passes_the_same_arguments(tmp_path, monkeypatch):
+    from neurospeech import pipeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "reproduce_with_datalad", lambda *args: seen.append(args))
+    settings = tmp_path / "s.toml"
+    argv = ["reproduce", "--datalad-run", "--profile", "swpd", "--config", str(settings)]
+    assert main([*argv, "--force", "--project-root", str(tmp_path)]) == 0
+    assert seen == [(["--profile", "swpd", "--config", str(settings), "--force"], tmp_path)]

@@ -1,38 +1,56 @@
 import json
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
 from conftest import REPO
 
-from neurospeech import pipeline, provenance
+from neurospeech import config, datasets, pipeline, provenance
+
+_VARS = ("PROFILE", "BIDS_ROOT", "PAPER_DIR", "CONFIG")
 
 
 def test_context_defaults_and_environment(monkeypatch, tmp_path):
-    for var in ("NEUROSPEECH_PROFILE", "NEUROSPEECH_BIDS_ROOT", "NEUROSPEECH_PAPER_DIR"):
-        monkeypatch.delenv(var, raising=False)
+    for var in _VARS:
+        monkeypatch.delenv(f"NEUROSPEECH_{var}", raising=False)
     ctx = pipeline.context()
-    assert ctx.profile == "sample" and ctx.simulated
+    assert ctx.profile == "sample" and ctx.simulated and ctx.config == config.load()
     assert ctx.bids_root.as_posix() == "data/sample"
-    other = pipeline.Context("swpd", tmp_path / "bids", tmp_path / "paper")
+    chosen = config.load(profile="swpd", overrides={"encoding": {"n_shifts": 7}})
+    other = pipeline.Context(tmp_path / "bids", tmp_path / "paper", chosen)
     for key, value in other.to_env().items():
         monkeypatch.setenv(key, value)
     assert pipeline.context() == other
     cache = other.embeddings_cache("03").relative_to(tmp_path).as_posix()
     assert cache == "bids/derivatives/neurospeech-embeddings/sub-03"
+    # a plain script run: a TOML file named by NEUROSPEECH_CONFIG
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[decoding_baseline]\nseed = 4\n")
+    monkeypatch.setenv("NEUROSPEECH_CONFIG", str(settings))
+    assert pipeline.context().config.decoding_baseline.seed == 4
     monkeypatch.setenv("NEUROSPEECH_PROFILE", "nope")
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         pipeline.context()
 
 
+def test_configured_participants(tmp_path, tiny_dataset):
+    ctx = pipeline.Context(tiny_dataset, tmp_path, config.from_dict({"participants": ["02"]}))
+    assert ctx.subjects() == ["02"]
+    ctx = pipeline.Context(tiny_dataset, tmp_path, config.from_dict({"participants": ["07"]}))
+    with pytest.raises(config.ConfigError, match="participant.s. 07 not in .*; it has 01, 02"):
+        ctx.subjects()
+
+
 def test_missing_real_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="the real dataset is not installed"):
-        pipeline.reproduce("swpd", tmp_path)
+        pipeline.reproduce("swpd", REPO, data_dir=tmp_path, paper_dir=tmp_path / "paper")
+    assert not (tmp_path / "paper").exists()
 
 
 def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "01_data_overview.py"
-    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
     notebook = pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert notebook.exists()
     table = (ctx.tables / "data_overview.csv").read_text()
@@ -47,7 +65,7 @@ def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
 
 def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
     script = REPO / "analysis" / "02_decoding_baseline.py"
-    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     summary = pd.read_csv(ctx.tables / "decoding_summary.csv")
     assert list(summary["participant"]) == [f"sub-{s}" for s in tiny_params.subjects]
@@ -70,7 +88,7 @@ def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset
 def test_failing_script_names_itself(tmp_path, tiny_dataset):
     script = tmp_path / "99_broken.py"
     script.write_text("# %%\nraise ValueError('bad cell')\n")
-    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
     with pytest.raises(RuntimeError, match="99_broken.py failed"):
         pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert not (tmp_path / "nb" / "99_broken.ipynb").exists()
@@ -78,27 +96,41 @@ def test_failing_script_names_itself(tmp_path, tiny_dataset):
 
 def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "03_paper_protocol.py"
-    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    # a model's word-level embeddings as well (the real-data profile uses the paper's)
+    settings = {
+        "paper_protocol": {
+            "feature_spaces": ["log-mel", "wav2vec2-base-untrained"],
+            "n_shuffles": 200,
+            "n_permutations": 200,
+        }
+    }
+    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper", config.from_dict(settings))
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     audit = pd.read_csv(ctx.tables / "protocol_audit.csv")
-    assert set(audit["feature_space"]) == {"log-mel", "planted latent (oracle)"}
-    assert len(audit) == 2 * 2 * 2  # participants x trial lengths x feature spaces
-    assert audit["p_shuffle"].between(0, 1).all()
+    spaces = {"log-mel", "wav2vec2-base-untrained", "planted latent (oracle)"}
+    assert set(audit["feature_space"]) == spaces
+    assert len(audit) == 2 * 2 * 3  # participants x trial lengths x feature spaces
+    assert audit["p_shuffle"].between(0, 1).all() and audit["p_shuffle"].min() >= 1 / 201
+    model = audit[audit["feature_space"] == "wav2vec2-base-untrained"]
+    assert (model["dims"] == 768).all()  # the last hidden state
     folds = pd.read_csv(ctx.tables / "protocol_folds.csv")
-    assert len(folds) == 2 * 2 * 3 * 20  # ... x (2 feature spaces + the mean) x words
+    assert len(folds) == 2 * 2 * 4 * 20  # ... x (3 feature spaces + the mean) x words
     recovery = pd.read_csv(ctx.tables / "protocol_recovery.csv")
     assert len(recovery) == len(audit)
     for name in ("protocol_r2_boxplots", "protocol_r2_histogram", "protocol_audit"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
-    assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 3
+    assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 4
 
 
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
-    ctx = pipeline.Context("sample", tiny_dataset, tmp_path / "paper")
+    settings = {"encoding": {"layers": [0, 12]}}
+    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper", config.from_dict(settings))
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     electrodes = pd.read_csv(ctx.tables / "encoding_electrodes.csv")
     assert set(electrodes["feature_space"]) == {"log-mel", "wav2vec2-base-untrained"}
+    model = electrodes[electrodes["feature_space"] == "wav2vec2-base-untrained"]
+    assert set(model["layer"]) == {0, 12}
     assert {"r", "p", "q", "p_fwe", "best_lag_ms", "x", "y", "z"} <= set(electrodes.columns)
     assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8 + 10
     assert electrodes.loc[electrodes["layer"] > 0, "p_fwe_layers"].between(0, 1).all()
@@ -117,8 +149,16 @@ from neurospeech import figures, pipeline
 ctx = pipeline.start()
 with open(os.environ["NEUROSPEECH_TEST_RUNS"], "a") as log:
     log.write("{name}\\n")
-figures.save_table(pd.DataFrame({{"value": [{value}]}}), ctx.tables / "{name}")
+value = {value} + ctx.config.{section}.seed
+figures.save_table(pd.DataFrame({{"value": [value]}}), ctx.tables / "{name}")
 """
+_SCRIPTS = {"first": "01_decoding_baseline.py", "second": "02_encoding.py"}
+
+
+def _write_step(root, name, value=1, body=None):
+    script = root / "analysis" / _SCRIPTS[name]
+    section = pipeline.step_name(script)
+    script.write_text(body or _STEP.format(name=name, value=value, section=section))
 
 
 @pytest.fixture
@@ -126,10 +166,8 @@ def project(tmp_path, tiny_dataset, monkeypatch):
     """A checkout with two small analysis steps, and the tiny dataset installed as swpd."""
     root = tmp_path / "project"
     (root / "analysis").mkdir(parents=True)
-    for name in ("first", "second"):
-        (root / "analysis" / f"0{1 + (name == 'second')}_{name}.py").write_text(
-            _STEP.format(name=name, value=1)
-        )
+    for name in _SCRIPTS:
+        _write_step(root, name)
     (root / "data").mkdir()
     shutil.copytree(tiny_dataset, root / "data" / "swpd")
     runs = tmp_path / "runs.txt"
@@ -143,20 +181,23 @@ def test_reproduce_skips_unchanged_steps_and_records_every_output(project, monke
     manifest = pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"]
     assert set(manifest["outputs"]) == {"tables/first.csv", "tables/second.csv"}
-    assert manifest["steps"]["01_first"]["outputs"] == {
+    assert manifest["steps"]["01_decoding_baseline"]["outputs"] == {
         "tables/first.csv": manifest["outputs"]["tables/first.csv"]
     }
     assert "sub-01/ieeg/sub-01_task-wordProduction_events.tsv" in manifest["inputs"]
     assert manifest["profile"] == "swpd" and "numpy" in manifest["packages"]
+    assert manifest["config"] == config.load(profile="swpd").to_dict()
+    assert "gpt2" in manifest["models"]  # the models the configuration uses
     written = json.loads((root / "paper" / "manifest.json").read_text())
     assert written == json.loads(json.dumps(manifest))
+    assert (root / "paper" / "build" / "index.html").exists()
     # nothing changed: nothing runs, and the manifest has the same bytes
     before = (root / "paper" / "manifest.json").read_bytes()
     pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"]
     assert (root / "paper" / "manifest.json").read_bytes() == before
     # a changed script runs again; so does a step whose output was altered
-    (root / "analysis" / "02_second.py").write_text(_STEP.format(name="second", value=2))
+    _write_step(root, "second", value=2)
     (root / "paper" / "tables" / "first.csv").write_text("tampered\n")
     pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"] * 2
@@ -170,16 +211,56 @@ def test_reproduce_skips_unchanged_steps_and_records_every_output(project, monke
     assert runs.read_text().split() == ["first", "second"] * 4
 
 
+def test_a_changed_setting_reruns_only_the_step_that_reads_it(project, tmp_path):
+    root, runs = project
+    pipeline.reproduce("swpd", root)
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[encoding]\nseed = 10\n")
+    manifest = pipeline.reproduce(project_root=root, config=settings, profile="swpd")
+    assert runs.read_text().split() == ["first", "second", "second"]
+    assert (root / "paper" / "tables" / "second.csv").read_text() == "value\n11\n"
+    assert manifest["config"]["encoding"]["seed"] == 10
+    # verify re-runs with the manifest's configuration, or with another one, and says
+    # exactly which outputs that changes
+    assert pipeline.verify(project_root=root).ok
+    settings.write_text("[decoding_baseline]\nseed = 5\n")
+    changed = pipeline.verify(project_root=root, config=settings)
+    assert changed.changed == ["tables/first.csv", "tables/second.csv"]  # encoding.seed back to 0
+    settings.write_text("[encoding]\nseed = 10\n[decoding_baseline]\nseed = 5\n")
+    assert pipeline.verify(project_root=root, config=settings).changed == ["tables/first.csv"]
+    # a typo stops the run before any step, naming the nearest key
+    settings.write_text("[encoding]\nseeds = 10\n")
+    with pytest.raises(config.ConfigError, match="did you mean 'encoding.seed'"):
+        pipeline.reproduce("swpd", root, config=settings)
+
+
+def test_a_participant_not_in_the_dataset_stops_the_run_before_any_step(project, tmp_path):
+    root, runs = project
+    settings = tmp_path / "settings.toml"
+    settings.write_text('participants = ["01", "12"]\n')
+    with pytest.raises(config.ConfigError, match="participant.s. 12 not in .*swpd; it has 01, 02"):
+        pipeline.reproduce("swpd", root, config=settings)
+    assert runs.read_text() == "" and not (root / "paper").exists()
+
+
 def test_an_interrupted_reproduce_resumes_after_the_last_finished_step(project):
     root, runs = project
-    good = (root / "analysis" / "02_second.py").read_text()
-    (root / "analysis" / "02_second.py").write_text("# %%\nraise ValueError('interrupted')\n")
-    with pytest.raises(RuntimeError, match="02_second.py failed"):
-        pipeline.reproduce("swpd", root)
-    assert not (root / "paper" / "manifest.json").exists()
-    (root / "analysis" / "02_second.py").write_text(good)
     pipeline.reproduce("swpd", root)
-    assert runs.read_text().split() == ["first", "second"]  # the first step ran once
+    # the second step writes its table, then fails: the partial output and the old
+    # manifest and report go, the first step's outputs stay
+    _write_step(root, "second", value=3)
+    body = (root / "analysis" / _SCRIPTS["second"]).read_text()
+    _write_step(root, "second", body=body + "raise ValueError('interrupted')\n")
+    with pytest.raises(RuntimeError, match="02_encoding.py failed"):
+        pipeline.reproduce("swpd", root)
+    paper = root / "paper"
+    assert not (paper / "tables" / "second.csv").exists()
+    assert (paper / "tables" / "first.csv").exists()
+    assert not (paper / "manifest.json").exists() and not (paper / "build" / "index.html").exists()
+    assert not (paper / "build" / "steps" / "02_encoding.json").exists()
+    _write_step(root, "second", value=3)
+    pipeline.reproduce("swpd", root)
+    assert runs.read_text().split() == ["first", "second", "second", "second"]
 
 
 def test_verify_reruns_elsewhere_and_names_the_outputs_that_changed(project):
@@ -190,9 +271,36 @@ def test_verify_reruns_elsewhere_and_names_the_outputs_that_changed(project):
     comparison = pipeline.verify("swpd", root)
     assert comparison.ok and comparison.identical == ["tables/first.csv", "tables/second.csv"]
     assert runs.read_text().split() == ["first", "second"] * 2  # verify ran every step
-    (root / "analysis" / "01_first.py").write_text(_STEP.format(name="first", value=3))
+    _write_step(root, "first", value=3)
     comparison = pipeline.verify("swpd", root)
     assert not comparison.ok and comparison.changed == ["tables/first.csv"]
     assert "1 changed:\n  tables/first.csv" in comparison.report()
     with pytest.raises(ValueError, match="made with profile 'swpd', not 'sample'"):
         pipeline.verify("sample", root)
+
+
+def _git(root, *args):
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_a_reproduce_recorded_with_datalad_run(project):
+    root, runs = project
+    with pytest.raises(RuntimeError, match="is not a DataLad dataset: make it one"):
+        pipeline.reproduce_with_datalad(["--profile", "swpd"], root)
+    _git(root, "init", "-q")
+    (root / ".gitignore").write_text("data/\npaper/tables/\n")
+    datasets.datalad(["create", "--force", "-c", "text2git", str(root)], cwd=None)
+    with pytest.raises(RuntimeError, match="git ignores paper/tables in .*: remove them"):
+        pipeline.reproduce_with_datalad(["--profile", "swpd"], root)
+    assert runs.read_text() == ""
+    (root / ".gitignore").write_text("data/\n")
+    pipeline.reproduce_with_datalad(["--profile", "swpd"], root)
+    assert runs.read_text().split() == ["first", "second"]
+    message = _git(root, "log", "-1", "--format=%B")
+    assert "Reproduce the paper: neurospeech reproduce --profile swpd" in message
+    assert '"cmd": "neurospeech reproduce --profile swpd"' in message  # for datalad rerun
+    saved = _git(root, "show", "--name-only", "--format=", "HEAD").split()
+    assert {"paper/tables/first.csv", "paper/manifest.json", "paper/build/index.html"} <= set(saved)
+    assert not any(path.startswith("analysis/") for path in saved)  # only the outputs

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +60,19 @@ def read_tsv(path: str | os.PathLike) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
 
 
-def overview(bids_root: str | os.PathLike) -> pd.DataFrame:
+def overview(bids_root: str | os.PathLike, labels: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per participant: channels, shafts, words, trial timing, duration.
 
     Only the sidecar files are read, so this is fast on the real dataset too.
+
+    Parameters
+    ----------
+    bids_root : path-like
+    labels : iterable of str, optional
+        The participants (default: all of the dataset).
     """
     rows = []
-    for sub in subjects(bids_root):
+    for sub in subjects(bids_root) if labels is None else labels:
         channels = read_tsv(sidecar(bids_root, sub, "channels.tsv"))
         events = read_tsv(sidecar(bids_root, sub, "events.tsv"))
         meta = json.loads(sidecar(bids_root, sub, "ieeg.json").read_text(encoding="utf-8"))

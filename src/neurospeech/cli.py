@@ -30,14 +30,35 @@ def _sample(args: argparse.Namespace) -> None:
 def _reproduce(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import reproduce
 
-    manifest = reproduce(profile=args.profile, project_root=args.project_root, force=args.force)
-    print(f"{len(manifest['outputs'])} outputs; manifest: paper/manifest.json")
+    if args.datalad_run:
+        from neurospeech.pipeline import reproduce_with_datalad
+
+        arguments = ["--profile", args.profile] if args.profile else []
+        if args.config:
+            arguments += ["--config", str(args.config.resolve())]
+        reproduce_with_datalad(arguments + ["--force"] * args.force, args.project_root)
+        return
+    manifest = reproduce(
+        profile=args.profile, project_root=args.project_root, config=args.config, force=args.force
+    )
+    print(
+        f"{len(manifest['outputs'])} outputs; manifest: paper/manifest.json; "
+        f"report: paper/build/index.html"
+    )
+
+
+def _config(args: argparse.Namespace) -> None:
+    import json
+
+    from neurospeech import config
+
+    print(json.dumps(config.load(args.config, profile=args.profile).to_dict(), indent=2))
 
 
 def _verify(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import verify
 
-    comparison = verify(profile=args.profile, project_root=args.project_root)
+    comparison = verify(profile=args.profile, project_root=args.project_root, config=args.config)
     print(comparison.report())
     if not comparison.ok:
         raise RuntimeError("the outputs differ from those paper/manifest.json records")
@@ -105,16 +126,38 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(sample)
     sample.set_defaults(func=_sample)
 
-    rep = sub.add_parser("reproduce", help="regenerate every figure and table")
-    rep.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
+    rep = sub.add_parser(
+        "reproduce", help="regenerate every figure and table, and the report (paper/build)"
+    )
+    rep.add_argument("--profile", help="'sample' (default) or 'swpd'")
+    rep.add_argument(
+        "--config", type=Path, help="TOML file of settings over the profile's defaults"
+    )
     rep.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
     rep.add_argument("--force", action="store_true", help="run every step, even unchanged")
+    rep.add_argument(
+        "--datalad-run",
+        action="store_true",
+        help="record the run and its outputs with `datalad run` in the project's DataLad dataset",
+    )
     rep.set_defaults(func=_reproduce)
+
+    cfg = sub.add_parser(
+        "config", help="check a configuration and print it whole, with the profile's defaults"
+    )
+    cfg.add_argument("--profile", help="'sample' (default) or 'swpd'")
+    cfg.add_argument("--config", type=Path, help="TOML file of settings")
+    cfg.set_defaults(func=_config)
 
     ver = sub.add_parser(
         "verify", help="re-run from scratch elsewhere and compare with paper/manifest.json"
     )
-    ver.add_argument("--profile", default="sample", help="'sample' (default) or 'swpd'")
+    ver.add_argument("--profile", help="check that the manifest is of this profile")
+    ver.add_argument(
+        "--config",
+        type=Path,
+        help="run with these settings instead of the manifest's, to see which outputs they change",
+    )
     ver.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
     ver.set_defaults(func=_verify)
 

@@ -50,17 +50,23 @@ def _on_path_of_this_python() -> dict[str, str]:
     return env
 
 
-def _datalad(args: list[str], cwd: Path | None) -> None:
-    """Run a ``datalad`` command with this interpreter; raise with its output on failure."""
+def datalad(args: list[str], cwd: Path | None, *, capture: bool = True) -> None:
+    """Run a ``datalad`` command with this interpreter; raise with its output on failure.
+
+    With ``capture=False`` its output goes to the terminal as it runs (long commands).
+    """
     env = _on_path_of_this_python()
     executable = shutil.which("datalad", path=env["PATH"])
     if executable is None:
         raise RuntimeError("the `datalad` command is not installed; `pip install datalad`")
-    result = subprocess.run([executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [executable, *args], cwd=cwd, env=env, capture_output=capture, text=True
+    )
     if result.returncode:
+        output = f"\n{result.stdout[-2000:]}{result.stderr[-2000:]}" if capture else ""
         raise RuntimeError(
             f"`datalad {shlex.join(args)}` failed in {cwd or Path.cwd()} (exit "
-            f"{result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            f"{result.returncode}){output}"
         )
 
 
@@ -107,12 +113,12 @@ def make_sample(
                 f"{path} exists, is not empty and is not a DataLad dataset; remove it or "
                 f"choose another path for the sample"
             )
-        _datalad(["create", "-c", "text2git", str(path)], cwd=None)
+        datalad(["create", "-c", "text2git", str(path)], cwd=None)
     command = ["neurospeech", "simulate", ".", *to_arguments(params), "--no-progress"]
     if overwrite:
         command.append("--overwrite")
     message = f"Simulate the neurospeech sample (seed {params.seed})"
-    _datalad(["run", "-m", message, shlex.join(command)], cwd=path)
+    datalad(["run", "-m", message, shlex.join(command)], cwd=path)
     return path
 
 
@@ -166,7 +172,7 @@ def install_swpd(
         _check_reachable(source, "clone the dataset")
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} exists, is not empty and is not a DataLad dataset")
-        _datalad(["clone", source, str(path)], cwd=None)
+        datalad(["clone", source, str(path)], cwd=None)
     from neurospeech import bids
 
     available = bids.subjects(path)
@@ -183,7 +189,7 @@ def install_swpd(
         for p in path.glob(bids.SOURCEDATA_GLOB.format(subject=s))
     )
     _check_reachable(source, "get the data")
-    _datalad(["get", *targets], cwd=path)
+    datalad(["get", *targets], cwd=path)
     return path
 
 

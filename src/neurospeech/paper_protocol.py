@@ -36,8 +36,6 @@ from tqdm.auto import tqdm
 from neurospeech import bids, highgamma, ridge, stats
 from neurospeech.bids import Recording
 
-#: The trial lengths of the paper, in seconds from the word cue.
-TRIAL_LENGTHS = (1.0, 2.0)
 #: The paper's regression model.
 ELASTIC_NET = {"alpha": 1.0, "l1_ratio": 0.5}
 #: Ridge penalties searched by the word-level evaluation (z-scored features and targets).

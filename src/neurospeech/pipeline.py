@@ -11,41 +11,49 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from neurospeech import _io
+from neurospeech import config as configuration
+from neurospeech.config import Config
 
 logger = logging.getLogger(__name__)
 
-PROFILES = ("sample", "swpd")
 _ENV = {
     "profile": "NEUROSPEECH_PROFILE",
     "bids_root": "NEUROSPEECH_BIDS_ROOT",
     "paper_dir": "NEUROSPEECH_PAPER_DIR",
+    "config": "NEUROSPEECH_CONFIG",
 }
 
 
 @dataclass(frozen=True)
 class Context:
-    """Where an analysis reads its data and writes its outputs.
+    """Where an analysis reads its data and writes its outputs, and its configuration.
 
     Attributes
     ----------
-    profile : str
-        ``"sample"`` (simulated data) or ``"swpd"`` (the real dataset).
     bids_root : Path
         The BIDS dataset.
     paper_dir : Path
         ``paper/``; figures go to ``paper_dir / "figures"``, tables to ``paper_dir / "tables"``,
         sound files to ``paper_dir / "audio"``.
+    config : neurospeech.config.Config
+        The run's validated configuration (its profile: ``"sample"``, simulated data, or
+        ``"swpd"``, the real dataset).
     """
 
-    profile: str
     bids_root: Path
     paper_dir: Path
+    config: Config = field(default_factory=Config)
+
+    @property
+    def profile(self) -> str:
+        """The configuration's profile."""
+        return self.config.profile
 
     @property
     def figures(self) -> Path:
@@ -74,27 +82,51 @@ class Context:
     @property
     def simulated(self) -> bool:
         """Whether the data are the simulated sample rather than real recordings."""
-        return self.profile == "sample"
+        return self.config.simulated
+
+    def subjects(self) -> list[str]:
+        """Return the configured participants of the dataset (all of them by default).
+
+        Raises
+        ------
+        neurospeech.config.ConfigError
+            If a configured participant is not in the dataset.
+        """
+        from neurospeech import bids
+
+        return self.config.subjects(bids.subjects(self.bids_root), self.bids_root)
 
     def to_env(self) -> dict[str, str]:
-        """Return the environment variables that :func:`context` reads back."""
-        return {var: str(getattr(self, key)) for key, var in _ENV.items()}
+        """Return the environment variables that :func:`context` reads back.
 
-
-def _check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return profile
+        The configuration travels as JSON in ``NEUROSPEECH_CONFIG``.
+        """
+        return {
+            _ENV["profile"]: self.profile,
+            _ENV["bids_root"]: str(self.bids_root),
+            _ENV["paper_dir"]: str(self.paper_dir),
+            _ENV["config"]: json.dumps(self.config.to_dict(), sort_keys=True),
+        }
 
 
 def context() -> Context:
-    """Return the context of the current run, from the environment (default: the sample)."""
-    profile = _check_profile(os.environ.get(_ENV["profile"], "sample"))
-    default_root = Path("data") / profile
+    """Return the context of the current run, from the environment.
+
+    ``NEUROSPEECH_PROFILE`` (default ``sample``), ``NEUROSPEECH_BIDS_ROOT`` (default
+    ``data/<profile>``), ``NEUROSPEECH_PAPER_DIR`` (default ``paper``) and
+    ``NEUROSPEECH_CONFIG``: a TOML file of settings, or the configuration itself as JSON
+    (how :func:`reproduce` hands it to the scripts).
+    """
+    given = os.environ.get(_ENV["config"])
+    profile = os.environ.get(_ENV["profile"])
+    if given and given.lstrip().startswith("{"):
+        cfg = configuration.from_dict(json.loads(given), profile=profile, where=_ENV["config"])
+    else:
+        cfg = configuration.load(given or None, profile=profile)
     return Context(
-        profile=profile,
-        bids_root=Path(os.environ.get(_ENV["bids_root"], default_root)),
+        bids_root=Path(os.environ.get(_ENV["bids_root"], Path("data") / cfg.profile)),
         paper_dir=Path(os.environ.get(_ENV["paper_dir"], "paper")),
+        config=cfg,
     )
 
 
@@ -186,10 +218,33 @@ def _dataset(root: Path, profile: str, data_dir: Path | None, use_datalad: bool)
     return bids_root
 
 
+def step_name(script: Path) -> str:
+    """Return the analysis step of a script: its name without the number (its config section)."""
+    return script.stem.split("_", 1)[1]
+
+
+def _discard(paper_dir: Path, before: dict[Path, tuple[int, int]]) -> None:
+    """Remove the outputs created or changed since ``before``: a failed step's partial work."""
+    for path, stat in _snapshot(paper_dir).items():
+        if before.get(path) != stat:
+            path.unlink()
+
+
+def _configuration(given: Config | str | os.PathLike | None, profile: str | None) -> Config:
+    if isinstance(given, Config):
+        if profile is not None and profile != given.profile:
+            raise configuration.ConfigError(
+                f"the configuration is for profile {given.profile!r}, not {profile!r}"
+            )
+        return given
+    return configuration.load(given, profile=profile)
+
+
 def reproduce(
-    profile: str = "sample",
+    profile: str | None = None,
     project_root: str | os.PathLike = ".",
     *,
+    config: Config | str | os.PathLike | None = None,
     paper_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     use_datalad: bool = True,
@@ -197,20 +252,24 @@ def reproduce(
 ) -> dict[str, object]:
     """Regenerate every figure and table of the paper, skipping the steps already done.
 
-    Each analysis script is a step. Its key hashes the script, the package's code, the
-    installed package versions, the profile and the dataset's files; a step whose key
-    and outputs (their sha256) match its record in ``paper/build/steps/`` is not run
-    again, so an interrupted reproduce resumes where it stopped. At the end
-    ``paper/manifest.json`` records the commit, package versions, model revisions, input
-    hashes, each step, and the sha256 of every output.
+    Each analysis script is a step. Its key hashes the script, the slice of the
+    configuration it reads (:meth:`neurospeech.config.Config.slice`), the package's
+    code, the installed package versions and the dataset's files; a step whose key and
+    outputs (their sha256) match its record in ``paper/build/steps/`` is not run again,
+    so an interrupted reproduce resumes where it stopped. A step that fails leaves none
+    of its outputs behind. At the end ``paper/manifest.json`` records the commit,
+    package versions, model revisions, configuration, input hashes, each step and the
+    sha256 of every output, and ``paper/build/index.html`` is built (:mod:`neurospeech.report`).
 
     Parameters
     ----------
-    profile : str
-        ``"sample"``: the simulated sample, created under ``data/sample`` if missing
-        (offline). ``"swpd"``: the real dataset under ``data/swpd``.
+    profile : str, optional
+        ``"sample"`` (default): the simulated sample, created under ``data/sample`` if
+        missing (offline). ``"swpd"``: the real dataset under ``data/swpd``.
     project_root : path-like
-        The project checkout (holds ``analysis/``).
+        The project checkout (holds ``analysis/`` and ``paper/manuscript.md``).
+    config : Config or path-like, optional
+        The configuration, or a TOML file of settings over the profile's defaults.
     paper_dir : path-like, optional
         Where outputs go (default: ``paper/`` of the checkout).
     data_dir : path-like, optional
@@ -225,36 +284,50 @@ def reproduce(
     manifest : dict
         As written to ``paper/manifest.json``.
     """
-    from neurospeech import provenance
+    from neurospeech import provenance, report
 
     root = Path(project_root).resolve()
-    _check_profile(profile)
+    cfg = _configuration(config, profile)
     paper = Path(paper_dir).resolve() if paper_dir is not None else root / "paper"
     data = Path(data_dir).resolve() if data_dir is not None else None
-    bids_root = _dataset(root, profile, data, use_datalad)
     scripts = analysis_scripts(root)
     if not scripts:
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
-    ctx = Context(profile=profile, bids_root=bids_root, paper_dir=paper)
+    bids_root = _dataset(root, cfg.profile, data, use_datalad)
+    ctx = Context(bids_root=bids_root, paper_dir=paper, config=cfg)
+    ctx.subjects()  # a participant not in the dataset stops the run before any step
+    # until every step has finished, no manifest or report describes the outputs
+    for stale in (paper / "manifest.json", paper / "build" / "index.html"):
+        stale.unlink(missing_ok=True)
     inputs = provenance.input_hashes(bids_root)
     common = {
-        "profile": profile,
         "code": provenance.code_hash(),
         "packages": provenance.package_versions(),
         "inputs": inputs,
     }
     steps = {}
     for script in tqdm(scripts, desc="analyses"):
-        key = _io.digest({**common, "script": script.read_text(encoding="utf-8")})
+        key = _io.digest(
+            {
+                **common,
+                "script": script.read_text(encoding="utf-8"),
+                "config": cfg.slice(step_name(script)),
+            }
+        )
         record_path = paper / "build" / "steps" / f"{script.stem}.json"
         record = json.loads(record_path.read_text()) if record_path.exists() else None
         if not force and record and record["key"] == key and _intact(paper, record["outputs"]):
-            logger.info("%s: inputs, code and outputs unchanged; not run", script.name)
+            logger.info("%s: inputs, configuration and outputs unchanged; not run", script.name)
             steps[script.stem] = record
             continue
+        record_path.unlink(missing_ok=True)
         before = _snapshot(paper)
         logger.info("running %s", script.name)
-        run_script(script, ctx, paper / "build" / "notebooks", root)
+        try:
+            run_script(script, ctx, paper / "build" / "notebooks", root)
+        except BaseException:
+            _discard(paper, before)
+            raise
         written = sorted(p for p, stat in _snapshot(paper).items() if before.get(p) != stat)
         record = {
             "script": script.relative_to(root).as_posix(),
@@ -264,19 +337,86 @@ def reproduce(
         _io.write_json(record_path, record)
         steps[script.stem] = record
     result = provenance.manifest(
-        project_root=root, profile=profile, inputs=inputs, steps=steps, paper_dir=paper
+        project_root=root, config=cfg, inputs=inputs, steps=steps, paper_dir=paper
     )
     _io.write_json(paper / "manifest.json", result)
+    report.build(paper, result, manuscript=root / "paper" / "manuscript.md")
     return result
 
 
-def verify(profile: str = "sample", project_root: str | os.PathLike = "."):
+#: What a reproduce recorded with ``datalad run`` saves, relative to the project root.
+RECORDED_OUTPUTS = (
+    "paper/figures",
+    "paper/tables",
+    "paper/audio",
+    "paper/manifest.json",
+    "paper/build/index.html",
+)
+
+
+def reproduce_with_datalad(arguments: list[str], project_root: str | os.PathLike = ".") -> None:
+    """Run ``neurospeech reproduce <arguments>`` through ``datalad run`` in the project dataset.
+
+    The command, its configuration file and the outputs it wrote
+    (:data:`RECORDED_OUTPUTS`) are saved in one commit of the project's DataLad dataset,
+    so ``datalad rerun`` repeats it. Only those outputs are saved (``--explicit``): the
+    rest of the checkout may have changes.
+
+    Raises
+    ------
+    RuntimeError
+        If the project is not a DataLad dataset, if git ignores the outputs (they would
+        not be saved), or if the run fails.
+    """
+    import shlex
+    import subprocess
+
+    from neurospeech.datasets import datalad
+
+    root = Path(project_root).resolve()
+    if not (root / ".datalad").is_dir():
+        raise RuntimeError(
+            f"{root} is not a DataLad dataset: make it one with `datalad create --force "
+            f"{root}`, or reproduce without --datalad-run"
+        )
+    probes = [f"{path}/x" if "." not in Path(path).name else path for path in RECORDED_OUTPUTS]
+    found = subprocess.run(
+        ["git", "check-ignore", *probes], cwd=root, capture_output=True, text=True
+    ).stdout.split()
+    if found:
+        ignored = sorted({path.removesuffix("/x") for path in found})
+        raise RuntimeError(
+            f"git ignores {', '.join(ignored)} in {root}, so `datalad run` would not save "
+            f"them: remove them from .gitignore to record the outputs"
+        )
+    outputs = [arg for path in RECORDED_OUTPUTS for arg in ("--output", path)]
+    command = shlex.join(["neurospeech", "reproduce", *arguments])
+    message = f"Reproduce the paper: {command}"
+    datalad(["run", "--explicit", "-m", message, *outputs, command], cwd=root, capture=False)
+
+
+def verify(
+    profile: str | None = None,
+    project_root: str | os.PathLike = ".",
+    *,
+    config: Config | str | os.PathLike | None = None,
+):
     """Re-run every step from scratch in a temporary folder and compare with the manifest.
 
-    The sample is simulated again there too, so its features are computed again; the
-    real data are read where installed, with the features cached beside them. Every
-    table, figure and sound file is compared byte for byte with the sha256 that
-    ``paper/manifest.json`` records.
+    The run uses the configuration the manifest records, or ``config`` to see which
+    outputs another setting changes. The sample is simulated again
+    there too, so its features are computed again; the real data are read where
+    installed, with the features cached beside them. Every table, figure and sound file
+    is compared byte for byte with the sha256 that ``paper/manifest.json`` records.
+
+    Parameters
+    ----------
+    profile : str, optional
+        Checked against the manifest's profile when given.
+    project_root : path-like
+    config : Config or path-like, optional
+        A configuration (or TOML file of settings over the profile's defaults) to run
+        with instead of the manifest's.
 
     Returns
     -------
@@ -292,13 +432,21 @@ def verify(profile: str = "sample", project_root: str | os.PathLike = "."):
     if not path.exists():
         raise FileNotFoundError(f"no manifest at {path}: run `nox -s reproduce` first")
     recorded = json.loads(path.read_text())
-    if recorded.get("profile") != profile:
+    if profile is not None and recorded["config"]["profile"] != profile:
         raise ValueError(
-            f"{path} was made with profile {recorded.get('profile')!r}, not {profile!r}"
+            f"{path} was made with profile {recorded['config']['profile']!r}, not {profile!r}"
         )
+    if config is None:
+        cfg = configuration.from_dict(recorded["config"], where=str(path))
+    else:
+        cfg = _configuration(config, recorded["config"]["profile"])
     with tempfile.TemporaryDirectory(prefix="neurospeech-verify-") as tmp:
-        data = Path(tmp) / "data" if profile == "sample" else None
+        data = Path(tmp) / "data" if cfg.simulated else None
         made = reproduce(
-            profile, root, paper_dir=Path(tmp) / "paper", data_dir=data, use_datalad=False
+            project_root=root,
+            config=cfg,
+            paper_dir=Path(tmp) / "paper",
+            data_dir=data,
+            use_datalad=False,
         )
     return provenance.compare(recorded["outputs"], made["outputs"])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import neurospeech
 from neurospeech import _io
+from neurospeech.config import Config
 from neurospeech.embeddings import cache
 
 #: Folders of ``paper/`` whose files are outputs (compared by ``verify``).
@@ -94,11 +95,11 @@ def package_versions() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def model_revisions(profile: str) -> dict[str, dict[str, object]]:
-    """Model id, pinned commit and untrained flag of each feature space of ``profile``."""
+def model_revisions(config: Config) -> dict[str, dict[str, object]]:
+    """Model id, pinned commit and untrained flag of each feature space the run uses."""
     from neurospeech.embeddings import registry
 
-    spaces = (registry.REGISTRY[name] for name in registry.PROFILES[profile])
+    spaces = (registry.get(name) for name in config.feature_spaces)
     return {
         s.name: {"hf_id": s.hf_id, "revision": s.revision, "untrained": s.untrained} for s in spaces
     }
@@ -107,7 +108,7 @@ def model_revisions(profile: str) -> dict[str, dict[str, object]]:
 def manifest(
     *,
     project_root: Path,
-    profile: str,
+    config: Config,
     inputs: dict[str, str],
     steps: dict[str, dict],
     paper_dir: Path,
@@ -118,7 +119,8 @@ def manifest(
     ----------
     project_root : Path
         The checkout (for the commit).
-    profile : str
+    config : neurospeech.config.Config
+        The run's configuration (recorded whole).
     inputs : dict
         From :func:`input_hashes`.
     steps : dict
@@ -130,8 +132,9 @@ def manifest(
         "neurospeech": neurospeech.__version__,
         **git_state(project_root),
         "python": platform.python_version(),
-        "profile": profile,
-        "models": model_revisions(profile),
+        "profile": config.profile,
+        "config": config.to_dict(),
+        "models": model_revisions(config),
         "code": code_hash(),
         "inputs": inputs,
         "steps": steps,

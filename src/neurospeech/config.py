@@ -1,0 +1,473 @@
+"""One validated configuration of every analysis: profile, participants, models, parameters.
+
+Each analysis script of ``analysis/`` reads one section, named after the script
+(``04_encoding.py`` reads ``[encoding]``), and the keys every script shares
+(``profile``, ``participants``). A step of :func:`neurospeech.pipeline.reproduce` is
+keyed on exactly that slice (:meth:`Config.slice`), so changing a parameter of the
+encoding re-runs the encoding and nothing else.
+
+The defaults depend on the profile: ``sample`` (simulated data, offline, sized for two
+CPU cores) or ``swpd`` (the real dataset and the paper's models). A TOML file overrides
+any of them; every key is checked, and a typo is an error that names the nearest valid
+key::
+
+    participants = ["01", "03"]
+
+    [encoding]
+    n_shifts = 1000
+    layers = [0, 6, 12]
+
+    [contrastive.training]
+    epochs = 40
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neurospeech.embeddings import registry
+
+PROFILES = ("sample", "swpd")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that is not valid; the message says where and why."""
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`, else raise a ConfigError."""
+    if profile not in PROFILES:
+        close = difflib.get_close_matches(str(profile), PROFILES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown profile {profile!r}{hint}; choose one of {', '.join(PROFILES)}")
+    return profile
+
+
+def _positive(section: object, *names: str) -> None:
+    for name in names:
+        if getattr(section, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(section, name)}")
+
+
+def _spaces(names: Iterable[str], kinds: tuple[str, ...]) -> None:
+    for name in names:
+        space = registry.get(name)
+        if space.kind not in kinds:
+            raise ConfigError(
+                f"{name!r} is a {space.kind} feature space; this analysis needs "
+                f"{' or '.join(kinds)} ones"
+            )
+
+
+@dataclass(frozen=True)
+class DecodingBaseline:
+    """``[decoding_baseline]``: Verwoert et al. (2022), ``02_decoding_baseline.py``.
+
+    Attributes
+    ----------
+    n_shifts : int
+        Circular shifts of each chance distribution.
+    seed : int
+        Seed of the shifts and of the Griffin-Lim phases.
+    """
+
+    n_shifts: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive(self, "n_shifts")
+
+
+@dataclass(frozen=True)
+class PaperProtocol:
+    """``[paper_protocol]``: Khanday et al. (2025) and its audit, ``03_paper_protocol.py``.
+
+    Attributes
+    ----------
+    feature_spaces : tuple of str
+        Registry names (``neurospeech models list``), as word-level predictors.
+    trial_lengths : tuple of float
+        Seconds of high-gamma averaged after each word cue (the paper: 1 and 2).
+    n_shuffles, n_permutations : int
+        Shuffled assignments of the audit; permutations of the word-level test.
+    layer : int
+        The hidden state of a model used (negative: from the last); log-mel has one.
+    seed : int
+    drop_participant_10 : bool
+        Leave participant 10 out, as the published code does.
+    """
+
+    feature_spaces: tuple[str, ...] = ("log-mel",)
+    trial_lengths: tuple[float, ...] = (1.0, 2.0)  # the paper's
+    layer: int = -1
+    n_shuffles: int = 1000
+    n_permutations: int = 1000
+    seed: int = 0
+    drop_participant_10: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(self, "n_shuffles", "n_permutations")
+        _spaces(self.feature_spaces, registry.KINDS)
+        if not self.trial_lengths or min(self.trial_lengths) <= 0:
+            raise ConfigError(f"trial_lengths must be positive seconds, got {self.trial_lengths}")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """``[encoding]``: frame-level encoding per electrode, ``04_encoding.py``.
+
+    Attributes
+    ----------
+    speech_models : tuple of str
+        Speech feature spaces fitted layer by layer (log-mel is always fitted).
+    layers : tuple of int
+        Hidden-state indices fitted (0: the input embedding); empty: every layer.
+    n_components : int
+        PCA components of a layer's features, fitted in each training fold.
+    lags_ms : tuple of int
+        Start, stop (inclusive) and step of the lags of the encoding models.
+    profile_lags_ms : tuple of int
+        Start, stop (inclusive) and step of the single-lag models of the lag profile.
+    n_shifts : int
+        Circular shifts of the null distributions.
+    seed : int
+    """
+
+    speech_models: tuple[str, ...] = ()
+    layers: tuple[int, ...] = ()
+    n_components: int = 16
+    lags_ms: tuple[int, ...] = (-500, 500, 50)
+    profile_lags_ms: tuple[int, ...] = (-500, 500, 10)
+    n_shifts: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive(self, "n_components", "n_shifts")
+        _spaces(self.speech_models, ("speech",))
+        if any(layer < 0 for layer in self.layers):
+            raise ConfigError(f"layers are hidden-state indices from 0, got {self.layers}")
+        for key in ("lags_ms", "profile_lags_ms"):
+            value = getattr(self, key)
+            if len(value) != 3 or value[2] < 1 or value[1] < value[0]:
+                raise ConfigError(f"{key} must be [start, stop, step > 0], got {list(value)}")
+
+    @staticmethod
+    def _range(value: tuple[int, ...]) -> list[int]:
+        start, stop, step = value
+        return list(range(start, stop + 1, step))
+
+    @property
+    def lags(self) -> list[int]:
+        """The lags of the encoding models, in ms."""
+        return self._range(self.lags_ms)
+
+    @property
+    def profile_lags(self) -> list[int]:
+        """The lags of the lag profile, in ms."""
+        return self._range(self.profile_lags_ms)
+
+    def layer_indices(self, n_layers: int, model: str) -> list[int]:
+        """Return the layers to fit of a model with ``n_layers`` hidden states.
+
+        Raises
+        ------
+        ConfigError
+            If a configured layer is beyond the model's last one.
+        """
+        if not self.layers:
+            return list(range(n_layers))
+        beyond = [layer for layer in self.layers if layer >= n_layers]
+        if beyond:
+            raise ConfigError(
+                f"encoding.layers: {model} has hidden states 0-{n_layers - 1}, not {beyond}"
+            )
+        return list(self.layers)
+
+
+@dataclass(frozen=True)
+class Contrastive:
+    """``[contrastive]``: contrastive decoding (Defossez et al. 2023), ``05_contrastive.py``.
+
+    Attributes
+    ----------
+    speech_model : str
+        Speech feature space of the targets (log-mel is always a second target space).
+    layers : tuple of int
+        Hidden states averaged into the targets (negative: from the last).
+    seeds : tuple of int
+        One cross-validation per seed (folds and training).
+    n_folds : int
+    length, offset : float
+        Seconds of the brain window, and its start relative to the speech onset.
+    offsets : tuple of float
+        Window starts of the offset sweep.
+    training : dict
+        Settings of :class:`neurospeech.contrastive.train.Config` that differ from its
+        defaults (checked the same way).
+    """
+
+    speech_model: str = "log-mel"
+    layers: tuple[int, ...] = (-4, -3, -2, -1)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_folds: int = 5
+    length: float = 1.0
+    offset: float = -0.2
+    offsets: tuple[float, ...] = (-0.6, -0.4, -0.2, 0.0, 0.2)
+    training: dict[str, Any] = field(
+        default_factory=dict, metadata={"schema": "neurospeech.contrastive.train:Config"}
+    )
+
+    def __post_init__(self) -> None:
+        _spaces([self.speech_model], ("speech", "acoustic"))
+        if not self.seeds or not self.layers:
+            raise ConfigError("seeds and layers need at least one value each")
+        if self.n_folds < 2:
+            raise ConfigError(f"n_folds must be at least 2, got {self.n_folds}")
+        if self.length <= 0:
+            raise ConfigError(f"length must be positive seconds, got {self.length}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The configuration of a run: what each analysis reads.
+
+    Attributes
+    ----------
+    profile : {"sample", "swpd"}
+    participants : tuple of str
+        Labels analysed (``"01"`` or ``"sub-01"``); empty: every participant.
+    decoding_baseline, paper_protocol, encoding, contrastive
+        One section per analysis script.
+    """
+
+    profile: str = "sample"
+    participants: tuple[str, ...] = ()
+    decoding_baseline: DecodingBaseline = field(default_factory=DecodingBaseline)
+    paper_protocol: PaperProtocol = field(default_factory=PaperProtocol)
+    encoding: Encoding = field(default_factory=Encoding)
+    contrastive: Contrastive = field(default_factory=Contrastive)
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+        labels = tuple(str(label).removeprefix("sub-") for label in self.participants)
+        object.__setattr__(self, "participants", labels)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the profile's data are the simulated sample."""
+        return self.profile == "sample"
+
+    @property
+    def feature_spaces(self) -> list[str]:
+        """Every feature space the analyses use, sorted (log-mel always)."""
+        used = {"log-mel", self.contrastive.speech_model}
+        used.update(self.paper_protocol.feature_spaces, self.encoding.speech_models)
+        return sorted(used)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain JSON-ready values (lists for tuples)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def slice(self, step: str) -> dict[str, Any]:
+        """Return what the analysis ``step`` (a script's name without its number) reads.
+
+        The shared keys, and the step's own section if it has one.
+        """
+        values = self.to_dict()
+        part = {"profile": values["profile"], "participants": values["participants"]}
+        if step in _sections():
+            part[step] = values[step]
+        return part
+
+    def subjects(
+        self, available: Iterable[str], where: str | os.PathLike = "the dataset"
+    ) -> list[str]:
+        """Return the configured participants among ``available`` (all if none configured).
+
+        Raises
+        ------
+        ConfigError
+            If a configured participant is not available; names the dataset and its
+            participants.
+        """
+        available = list(available)
+        if not self.participants:
+            return available
+        missing = [label for label in self.participants if label not in available]
+        if missing:
+            raise ConfigError(
+                f"participant(s) {', '.join(missing)} not in {where}; it has "
+                f"{', '.join(available) or 'none'}"
+            )
+        return list(self.participants)
+
+
+def _sections() -> list[str]:
+    hints = typing.get_type_hints(Config)
+    return [name for name, kind in hints.items() if dataclasses.is_dataclass(kind)]
+
+
+def _profile_defaults(profile: str) -> dict[str, Any]:
+    """Return the values that differ between the sample and the real data."""
+    names = registry.PROFILES.get(profile, ())
+    speech = [name for name in names if registry.get(name).kind == "speech"]
+    if profile == "sample":
+        # the untrained controls: one model, every third hidden state (time on 2 cores)
+        return {
+            "encoding": {"speech_models": speech[:1], "layers": [0, 3, 6, 9, 12]},
+            "contrastive": {"speech_model": speech[0]},
+        }
+    return {
+        "paper_protocol": {"feature_spaces": list(names)},
+        "encoding": {"speech_models": speech},
+        "contrastive": {"speech_model": speech[0]},
+    }
+
+
+def _dotted(where: str, key: object) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _unknown(key: str, valid: Iterable[str], where: str) -> ConfigError:
+    valid = list(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean {_dotted(where, close[0])!r}? " if close else ""
+    return ConfigError(
+        f"unknown key {_dotted(where, key)!r}; {hint}valid keys here: {', '.join(valid)}"
+    )
+
+
+def _schema(spec: str) -> type:
+    """Import the dataclass ``module:name`` that checks a table (imported only when used)."""
+    import importlib
+
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _coerce(value: Any, kind: Any, where: str, schema: str | None = None) -> Any:
+    """Check ``value`` against the annotation ``kind``; return it in the field's type."""
+    origin = typing.get_origin(kind)
+    if schema is not None:  # keep the keys given, checked and in their types
+        if not value:
+            return {}
+        checked = dataclasses.asdict(_coerce(value, _schema(schema), where))
+        return {key: checked[key] for key in value}
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a table of keys, got {value!r}")
+        return _build(kind, value, where)
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        item = typing.get_args(kind)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a table of keys, got {value!r}")
+        return dict(value)
+    accepted = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[kind]
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    return kind(value)
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Make the dataclass ``cls`` from ``values``, every key and type checked."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise _unknown(str(key), fields, where)
+    kwargs = {
+        key: _coerce(value, hints[key], _dotted(where, key), fields[key].metadata.get("schema"))
+        for key, value in values.items()
+    }
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # the dataclass's own checks (ConfigError is one)
+        raise ConfigError(f"{where}: {err}" if where else str(err)) from None
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a configuration file: TOML, or JSON (as written in ``paper/manifest.json``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no configuration file at {path}") from None
+    try:
+        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a table of keys")
+    return values
+
+
+def load(
+    path: str | os.PathLike | None = None,
+    *,
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Return the validated configuration: profile defaults, then a file, then overrides.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A TOML (or JSON) file of keys to change.
+    profile : str, optional
+        ``"sample"`` or ``"swpd"``; the file may name it too (they must agree). Default:
+        ``"sample"``.
+    overrides : mapping, optional
+        Keys to change after the file's, as nested mappings.
+
+    Raises
+    ------
+    ConfigError
+        An unknown key (the message names the nearest valid one), a value of the wrong
+        type or out of range, or a profile that disagrees with the file's.
+    """
+    if path is None:
+        return from_dict(overrides or {}, profile=profile)
+    return from_dict(_merge(read(path), overrides or {}), profile=profile, where=str(path))
+
+
+def from_dict(
+    values: Mapping[str, Any], *, profile: str | None = None, where: str = "configuration"
+) -> Config:
+    """Return the validated configuration from nested mappings over the profile's defaults.
+
+    ``values`` may be a whole configuration as :meth:`Config.to_dict` gives it (the
+    manifest records one), or only the keys to change. ``where`` names the source in
+    error messages. See :func:`load`.
+    """
+    given = values.get("profile")
+    if profile is not None and given is not None and given != profile:
+        raise ConfigError(f"{where} is for profile {given!r}, but profile {profile!r} was asked")
+    chosen = given or profile or "sample"
+    try:
+        check_profile(chosen)
+        return _build(Config, _merge(_profile_defaults(chosen), {**values, "profile": chosen}), "")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None

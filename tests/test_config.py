@@ -1,0 +1,127 @@
+import json
+import re
+
+import pytest
+from conftest import REPO
+
+from neurospeech import config, pipeline
+from neurospeech.config import ConfigError
+
+
+def test_profile_defaults():
+    sample = config.load()
+    assert sample.profile == "sample" and sample.simulated
+    assert sample.encoding.speech_models == ("wav2vec2-base-untrained",)
+    assert sample.encoding.layers == (0, 3, 6, 9, 12)
+    assert sample.paper_protocol.feature_spaces == ("log-mel",)
+    real = config.load(profile="swpd")
+    assert not real.simulated and real.encoding.layers == ()
+    assert "wav2vec2-xls-r-300m" in real.encoding.speech_models
+    assert {"fasttext-nl", "gpt2", "log-mel"} <= set(real.paper_protocol.feature_spaces)
+    assert real.contrastive.speech_model == "wav2vec2-xls-r-300m"
+    assert "gpt2" in real.feature_spaces and "gpt2" not in sample.feature_spaces
+
+
+def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'participants = ["sub-01", "03"]\n'
+        "[encoding]\nn_shifts = 100\nlayers = [0, 12]\n"
+        "[contrastive]\noffset = 0\n[contrastive.training]\nepochs = 3\n"
+    )
+    cfg = config.load(path)
+    assert cfg.participants == ("01", "03")
+    assert cfg.encoding.n_shifts == 100 and cfg.encoding.layers == (0, 12)
+    assert cfg.encoding.speech_models == ("wav2vec2-base-untrained",)  # the default kept
+    assert cfg.contrastive.offset == 0.0 and isinstance(cfg.contrastive.offset, float)
+    assert cfg.contrastive.training["epochs"] == 3
+    assert cfg.contrastive.training == {"epochs": 3}
+    saved = tmp_path / "resolved.json"
+    saved.write_text(json.dumps(cfg.to_dict()))
+    assert config.load(saved) == cfg
+    assert config.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"encodng": {}}, "unknown key 'encodng'; did you mean 'encoding'?"),
+        (
+            {"encoding": {"n_shift": 9}},
+            "unknown key 'encoding.n_shift'; did you mean 'encoding.n_shifts'?",
+        ),
+        (
+            {"contrastive": {"training": {"epoch": 3}}},
+            "did you mean 'contrastive.training.epochs'?",
+        ),
+        ({"encoding": {"n_shifts": "many"}}, "encoding.n_shifts must be int, got 'many'"),
+        ({"encoding": {"n_shifts": True}}, "encoding.n_shifts must be int, got True"),
+        ({"participants": "01"}, "participants must be a list, got '01'"),
+        ({"encoding": {"n_shifts": 0}}, "encoding: n_shifts must be at least 1, got 0"),
+        ({"contrastive": {"training": {"epochs": 0}}}, "epochs must be at least 1, got 0"),
+        (
+            {"encoding": {"speech_models": ["wav2vec2-bse-untrained"]}},
+            "Did you mean 'wav2vec2-base-untrained'?",
+        ),
+        ({"encoding": {"speech_models": ["gpt2"]}}, "'gpt2' is a text feature space"),
+        ({"encoding": {"lags_ms": [0, -10, 10]}}, "lags_ms must be [start, stop, step > 0]"),
+        ({"profile": "smaple"}, "unknown profile 'smaple' (did you mean 'sample'?)"),
+    ],
+)
+def test_bad_settings_are_errors_that_say_where_and_what(tmp_path, values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.from_dict(values)
+    # from a file, the message names the file
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        config.load(path)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no configuration file at"):
+        config.load(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[encoding\n")
+    with pytest.raises(ConfigError, match=r"broken.toml is not valid TOML"):
+        config.load(broken)
+    real = tmp_path / "real.toml"
+    real.write_text('profile = "swpd"\n')
+    assert config.load(real).profile == "swpd"
+    with pytest.raises(ConfigError, match="is for profile 'swpd', but profile 'sample' was asked"):
+        config.load(real, profile="sample")
+
+
+def test_participants_must_be_in_the_dataset():
+    cfg = config.from_dict({"participants": ["02", "sub-11"]})
+    assert config.load().subjects(["01", "02"]) == ["01", "02"]
+    assert config.from_dict({"participants": ["02"]}).subjects(["01", "02"]) == ["02"]
+    with pytest.raises(ConfigError, match="participant.s. 11 not in data/x; it has 01, 02"):
+        cfg.subjects(["01", "02"], "data/x")
+
+
+def test_layers_beyond_the_model_are_an_error():
+    cfg = config.from_dict({"encoding": {"layers": [0, 13]}}).encoding
+    assert config.load().encoding.layer_indices(13, "m") == [0, 3, 6, 9, 12]
+    assert config.load(profile="swpd").encoding.layer_indices(3, "m") == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"m has hidden states 0-12, not \[13\]"):
+        cfg.layer_indices(13, "m")
+    assert cfg.lags == list(range(-500, 501, 50))
+
+
+def test_a_slice_holds_the_shared_keys_and_the_step_section_only():
+    before, after = config.load(), config.from_dict({"encoding": {"n_shifts": 99}})
+    for step in ("data_overview", "decoding_baseline", "paper_protocol", "contrastive"):
+        assert before.slice(step) == after.slice(step)
+    assert before.slice("encoding") != after.slice("encoding")
+    assert set(before.slice("data_overview")) == {"profile", "participants"}
+
+
+def test_each_analysis_reads_only_its_own_section():
+    """A step is keyed on its own section: reading another one would miss changes to it."""
+    shared = {"profile", "participants", "simulated"}
+    scripts = pipeline.analysis_scripts(REPO)
+    assert scripts
+    for script in scripts:
+        read = set(re.findall(r"config\.(\w+)", script.read_text()))
+        assert read <= shared | {pipeline.step_name(script)}, script.name
