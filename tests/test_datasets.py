@@ -113,9 +113,9 @@ def _refuse(*args, **kwargs):
 
 def test_install_swpd_gets_only_the_chosen_participants(tmp_path, tiny_dataset):
     sibling = tmp_path / "sibling"
-    datasets._datalad(["create", "-c", "text2git", str(sibling)], cwd=None)
+    datasets.datalad(["create", "-c", "text2git", str(sibling)], cwd=None)
     shutil.copytree(tiny_dataset, sibling, dirs_exist_ok=True)
-    datasets._datalad(["save", "-m", "the tiny dataset"], cwd=sibling)
+    datasets.datalad(["save", "-m", "the tiny dataset"], cwd=sibling)
     path = datasets.install_swpd(tmp_path / "swpd", source=str(sibling), subjects=["sub-01"])
     nwb = "sub-{0}/ieeg/sub-{0}_task-wordProduction_ieeg.nwb"
     assert (path / nwb.format("01")).is_file()  # content present
