@@ -51,7 +51,7 @@ from neurospeech.simulate import read_truth
 ctx = pipeline.start()
 cfg = ctx.config.paper_protocol
 # models load once, not per participant; the features are cached per participant
-models = {space: embeddings.load(space) for space in cfg.feature_spaces if space != "log-mel"}
+models = {space: embeddings.load(space) for space in cfg.feature_spaces}
 MEAN = "training mean (no features)"
 ORACLE = "planted latent (oracle)"
 
@@ -72,7 +72,7 @@ for sub in tqdm(subjects, desc="participants"):
         means = paper_protocol.trial_means(recording, seconds)
         spaces = {
             space: embeddings.word_level(
-                models.get(space, space), recording, seconds, cache_dir=ctx.embeddings_cache(sub)
+                models[space], recording, seconds, cache_dir=ctx.embeddings_cache(sub)
             )[cfg.layer]
             for space in cfg.feature_spaces
         }

@@ -223,20 +223,14 @@ def step_name(script: Path) -> str:
     return script.stem.split("_", 1)[1]
 
 
-def _discard(paper_dir: Path, before: dict[Path, tuple[int, int]]) -> None:
-    """Remove the outputs created or changed since ``before``: a failed step's partial work."""
-    for path, stat in _snapshot(paper_dir).items():
-        if before.get(path) != stat:
-            path.unlink()
+def _changed_since(paper_dir: Path, before: dict[Path, tuple[int, int]]) -> list[Path]:
+    """Return the output files created or changed since the snapshot ``before``, sorted."""
+    return sorted(path for path, stat in _snapshot(paper_dir).items() if before.get(path) != stat)
 
 
 def _configuration(given: Config | str | os.PathLike | None, profile: str | None) -> Config:
     if isinstance(given, Config):
-        if profile is not None and profile != given.profile:
-            raise configuration.ConfigError(
-                f"the configuration is for profile {given.profile!r}, not {profile!r}"
-            )
-        return given
+        return configuration.from_dict(given.to_dict(), profile=profile)
     return configuration.load(given, profile=profile)
 
 
@@ -325,10 +319,11 @@ def reproduce(
         logger.info("running %s", script.name)
         try:
             run_script(script, ctx, paper / "build" / "notebooks", root)
-        except BaseException:
-            _discard(paper, before)
+        except BaseException:  # a failed step leaves none of its outputs behind
+            for path in _changed_since(paper, before):
+                path.unlink()
             raise
-        written = sorted(p for p, stat in _snapshot(paper).items() if before.get(p) != stat)
+        written = _changed_since(paper, before)
         record = {
             "script": script.relative_to(root).as_posix(),
             "key": key,

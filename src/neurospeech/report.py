@@ -136,7 +136,12 @@ def _span(values: pd.Series, digits: int = 0) -> str:
 
 
 def render_manuscript(
-    text: str, tables: dict[str, pd.DataFrame], page: _Page, manifest: dict, where: str
+    text: str,
+    tables: dict[str, pd.DataFrame],
+    page: _Page,
+    manifest: dict,
+    where: str,
+    simulated: bool,
 ) -> str:
     """Return the manuscript's Markdown with every expression evaluated.
 
@@ -154,7 +159,7 @@ def render_manuscript(
         template = env.from_string(text)
         return template.render(
             tables=tables,
-            simulated=manifest["config"]["profile"] == "sample",
+            simulated=simulated,
             profile=manifest["config"]["profile"],
             config=manifest["config"],
             figure=page.figure,
@@ -248,20 +253,19 @@ def build(
     """
     from markdown_it import MarkdownIt
 
+    from neurospeech import config
+
     paper_dir = Path(paper_dir)
+    simulated = config.from_dict(manifest["config"]).simulated
     tables = read_tables(paper_dir)
     page = _Page(paper_dir, manifest)
     body = ""
     if manuscript is not None and Path(manuscript).exists():
         text = Path(manuscript).read_text(encoding="utf-8")
-        body = render_manuscript(text, tables, page, manifest, str(manuscript))
+        body = render_manuscript(text, tables, page, manifest, str(manuscript), simulated)
     markdown = "\n\n".join([body, _rest(page, tables), _provenance(manifest, page)])
     content = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
-    banner = (
-        f'<p class="simulated">{SIMULATED_BANNER}</p>\n'
-        if manifest["config"]["profile"] == "sample"
-        else ""
-    )
+    banner = f'<p class="simulated">{SIMULATED_BANNER}</p>\n' if simulated else ""
     page_html = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         "<title>neurospeech: reproduction report</title>\n"
