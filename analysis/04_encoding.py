@@ -30,40 +30,49 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from neurospeech import bids, embeddings, encoding, figures, highgamma, pipeline, stats
+from neurospeech import bids, encoding_grid, figures, pipeline
 from neurospeech.simulate import read_truth
 
 ctx = pipeline.start()
 cfg = ctx.config.encoding
-models = {space: embeddings.load(space) for space in cfg.speech_models}  # once, not per participant
+subjects = ctx.subjects()
 
 # %% [markdown]
-# ## Fits per participant: log-mel (with its lag profile) and every model layer
+# ## The grid: features per participant and model, then one task per fit
+#
+# Every participant's features of every model, then every fit (log-mel, each model layer,
+# each lag of the profile) with its circular-shift null, run as independent tasks through
+# Dask: in this process, or on the workers given by `neurospeech reproduce --workers N` or
+# `--scheduler ADDRESS`, with the same results. Finished fits are kept under
+# `derivatives/neurospeech-grid`, so an interrupted run resumes.
+
+# %%
+with ctx.executor() as client:
+    fits = encoding_grid.run(ctx.bids_root, subjects, cfg, client)
+
+# %% [markdown]
+# ## One row per electrode and fit
 
 
 # %%
-def record(base, space, layer, result, table, best_lag=None):
+def record(base, space, layer, fit, best_lag=None, **family):
     """One row per electrode: its identity, the fit's significance and penalties."""
-    fit = table.assign(
+    table = pd.DataFrame({column: fit[column] for column in ("r", "p", "q", "p_fwe")})
+    table = table.assign(
         feature_space=space,
         layer=layer,
-        alpha_median=np.median(result.alpha, axis=0),
+        alpha_median=fit["alpha_median"],
         best_lag_ms=best_lag,
+        **family,
     )
-    return pd.concat([base, fit], axis=1)
+    return pd.concat([base, table], axis=1)
 
 
-rows, profiles = [], {}
-subjects = ctx.subjects()
-for sub in tqdm(subjects, desc="participants"):
+rows = []
+for sub in subjects:
     recording = bids.read_recording(ctx.bids_root, sub)
-    keep = bids.good_channels(recording, "the encoding targets")
-    frames = highgamma.extract(
-        recording.ieeg[:, keep], recording.sfreq, line_freq=recording.line_freq
-    )
-    names = [recording.ch_names[i] for i in keep]
+    names = [recording.ch_names[i] for i in bids.good_channels(recording, "the encoding targets")]
     positions = recording.electrodes.set_index("name").reindex(names)[["x", "y", "z"]]
     truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None
 
@@ -75,34 +84,20 @@ for sub in tqdm(subjects, desc="participants"):
         base["planted_latent"] = np.array(truth["latent_channel"])[kept]
         base["planted_lag_ms"] = np.array(truth["lag_ms"])[kept]
 
-    cache_dir = ctx.embeddings_cache(sub)
-    mel = embeddings.frame_level("log-mel", recording, cache_dir=cache_dir)[0]
-    result = encoding.fit(mel, frames, lags_ms=cfg.lags)
-    profiles[sub] = encoding.lag_profile(
-        mel, frames, cfg.profile_lags, n_shifts=cfg.n_shifts, seed=cfg.seed
+    found = fits[sub]
+    rows.append(
+        record(
+            base,
+            "log-mel",
+            0,
+            found.acoustic,
+            found.profile.best_lag_ms,
+            p_fwe_lags=found.acoustic["p_fwe_lags"],
+        )
     )
-    table = encoding.significance(frames, result, n_shifts=cfg.n_shifts, seed=cfg.seed)
-    table["p_fwe_lags"] = profiles[sub].p_fwe
-    rows.append(record(base, "log-mel", 0, result, table, profiles[sub].best_lag_ms))
-    for space in cfg.speech_models:
-        layers = embeddings.frame_level(models[space], recording, cache_dir=cache_dir)
-        nulls, scores = [], []
-        for layer in cfg.layer_indices(len(layers), space):
-            result = encoding.fit(
-                layers[layer], frames, lags_ms=cfg.lags, n_components=cfg.n_components
-            )
-            null = stats.circular_shift_null(
-                frames, result.predicted, n_shifts=cfg.n_shifts, seed=cfg.seed
-            )
-            table = encoding.significance(frames, result, null=null)
-            rows.append(record(base, space, layer, result, table))
-            nulls.append(null)
-            scores.append(result.r)
-        # family-wise across electrodes and the layers searched: the same shifts throughout
-        null = np.concatenate(nulls, axis=1)
-        p_family = stats.max_statistic_p(np.concatenate(scores), null).reshape(len(scores), -1)
-        for row, p in zip(rows[-len(scores) :], p_family):
-            row["p_fwe_layers"] = p
+    for space, by_layer in found.layers.items():
+        for layer, fit in by_layer.items():
+            rows.append(record(base, space, layer, fit, p_fwe_layers=fit["p_fwe_layers"]))
 electrodes = pd.concat(rows, ignore_index=True)
 
 # %% [markdown]
@@ -180,7 +175,7 @@ for sub in subjects:
     significant = mel_rows.loc[mel_rows["participant"] == f"sub-{sub}", "significant"].to_numpy()
     if significant.any():
         ax_lags.plot(
-            cfg.profile_lags, profiles[sub].r[:, significant].mean(axis=1), label=f"sub-{sub}"
+            cfg.profile_lags, fits[sub].profile.r[:, significant].mean(axis=1), label=f"sub-{sub}"
         )
 ax_lags.axvline(0, color="0.5", lw=0.8)
 ax_lags.text(-480, ax_lags.get_ylim()[1] * 0.95, "brain leads", fontsize=7, va="top")

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from neurospeech.cli import main
 
 
@@ -105,5 +107,13 @@ def test_reproduce_with_datalad_run_passes_the_same_arguments(tmp_path, monkeypa
     monkeypatch.setattr(pipeline, "reproduce_with_datalad", lambda *args: seen.append(args))
     settings = tmp_path / "s.toml"
     argv = ["reproduce", "--datalad-run", "--profile", "swpd", "--config", str(settings)]
-    assert main([*argv, "--force", "--project-root", str(tmp_path)]) == 0
-    assert seen == [(["--profile", "swpd", "--config", str(settings), "--force"], tmp_path)]
+    assert main([*argv, "--force", "--workers", "2", "--project-root", str(tmp_path)]) == 0
+    expected = ["--profile", "swpd", "--config", str(settings), "--workers", "2", "--force"]
+    assert seen == [(expected, tmp_path)]
+
+
+def test_workers_and_scheduler_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["reproduce", "--workers", "2", "--scheduler", "tcp://localhost:8786"])
+    assert info.value.code == 2
+    assert "not allowed with argument --workers" in capsys.readouterr().err

@@ -332,3 +332,12 @@ def test_a_cached_result_needs_no_model(tmp_path, recording, monkeypatch, offlin
     monkeypatch.setattr(embeddings, "load", lambda *a, **k: pytest.fail("model loaded"))
     again = embeddings.word_level("wav2vec2-base-untrained", recording, 1.0, cache_dir=tmp_path)
     np.testing.assert_array_equal(again, first)
+
+
+def test_a_cached_file_is_read_one_layer_at_a_time(tmp_path, recording):
+    path = embeddings.frame_level_file("log-mel", recording, cache_dir=tmp_path)
+    whole = embeddings.frame_level("log-mel", recording, cache_dir=tmp_path)
+    np.testing.assert_array_equal(embeddings.read_layer(path, 0), whole[0])
+    assert embeddings.read_layer(path, 0).dtype == np.float32
+    with pytest.raises(IndexError, match=f"{path.name} holds 1 layers; there is no layer 3"):
+        embeddings.read_layer(path, 3)

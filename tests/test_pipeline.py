@@ -8,7 +8,7 @@ from conftest import REPO
 
 from neurospeech import config, datasets, pipeline, provenance
 
-_VARS = ("PROFILE", "BIDS_ROOT", "PAPER_DIR", "CONFIG")
+_VARS = ("PROFILE", "BIDS_ROOT", "PAPER_DIR", "CONFIG", "WORKERS", "SCHEDULER")
 
 
 def test_context_defaults_and_environment(monkeypatch, tmp_path):
@@ -18,10 +18,10 @@ def test_context_defaults_and_environment(monkeypatch, tmp_path):
     assert ctx.profile == "sample" and ctx.simulated and ctx.config == config.load()
     assert ctx.bids_root.as_posix() == "data/sample"
     chosen = config.load(profile="swpd", overrides={"encoding": {"n_shifts": 7}})
-    other = pipeline.Context(tmp_path / "bids", tmp_path / "paper", chosen)
+    other = pipeline.Context(tmp_path / "bids", tmp_path / "paper", chosen, workers=3)
     for key, value in other.to_env().items():
         monkeypatch.setenv(key, value)
-    assert pipeline.context() == other
+    assert pipeline.context() == other and pipeline.context().workers == 3
     cache = other.embeddings_cache("03").relative_to(tmp_path).as_posix()
     assert cache == "bids/derivatives/neurospeech-embeddings/sub-03"
     # a plain script run: a TOML file named by NEUROSPEECH_CONFIG

@@ -27,6 +27,18 @@ def _sample(args: argparse.Namespace) -> None:
     print(path)
 
 
+def _executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers`` and ``--scheduler``: where the task grids run (default: this process)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, help="run task grids on a local Dask cluster of N processes"
+    )
+    where.add_argument(
+        "--scheduler",
+        help="run task grids on a running Dask cluster: scheduler address or scheduler file",
+    )
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import reproduce
 
@@ -36,10 +48,19 @@ def _reproduce(args: argparse.Namespace) -> None:
         arguments = ["--profile", args.profile] if args.profile else []
         if args.config:
             arguments += ["--config", str(args.config.resolve())]
+        if args.workers:
+            arguments += ["--workers", str(args.workers)]
+        if args.scheduler:
+            arguments += ["--scheduler", args.scheduler]
         reproduce_with_datalad(arguments + ["--force"] * args.force, args.project_root)
         return
     manifest = reproduce(
-        profile=args.profile, project_root=args.project_root, config=args.config, force=args.force
+        profile=args.profile,
+        project_root=args.project_root,
+        config=args.config,
+        force=args.force,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     print(
         f"{len(manifest['outputs'])} outputs; manifest: paper/manifest.json; "
@@ -58,7 +79,13 @@ def _config(args: argparse.Namespace) -> None:
 def _verify(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import verify
 
-    comparison = verify(profile=args.profile, project_root=args.project_root, config=args.config)
+    comparison = verify(
+        profile=args.profile,
+        project_root=args.project_root,
+        config=args.config,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
     print(comparison.report())
     if not comparison.ok:
         raise RuntimeError("the outputs differ from those paper/manifest.json records")
@@ -140,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record the run and its outputs with `datalad run` in the project's DataLad dataset",
     )
+    _executor_arguments(rep)
     rep.set_defaults(func=_reproduce)
 
     cfg = sub.add_parser(
@@ -159,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run with these settings instead of the manifest's, to see which outputs they change",
     )
     ver.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    _executor_arguments(ver)
     ver.set_defaults(func=_verify)
 
     fetch = sub.add_parser("fetch", help="install the real dataset (SWPD) under data/swpd")

@@ -267,6 +267,52 @@ class LagProfile:
     p_fwe: np.ndarray
 
 
+def single_lag(
+    features: np.ndarray,
+    targets: np.ndarray,
+    lag_ms: float,
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
+    **options,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one single-lag model (as :func:`fit`, with ``options``) and its circular-shift null.
+
+    One point of a lag profile: :func:`lag_profile` runs every lag; a task grid
+    (:mod:`neurospeech.encoding_grid`) runs them apart and joins them with
+    :func:`combine_lags`.
+
+    Returns
+    -------
+    r : ndarray, shape (n_electrodes,)
+        Held-out r of each electrode.
+    draw_max : ndarray, shape (n_shifts,)
+        The largest r over electrodes of each circular shift.
+    """
+    result = fit(features, targets, lags_ms=[lag_ms], **options)
+    null = stats.circular_shift_null(targets, result.predicted, n_shifts=n_shifts, seed=seed)
+    return result.r, null.max(axis=1)
+
+
+def combine_lags(
+    lags_ms: Iterable[float], r: Iterable[np.ndarray], draw_max: Iterable[np.ndarray]
+) -> LagProfile:
+    """Join the single-lag fits of :func:`single_lag` (in the order of ``lags_ms``) into a profile.
+
+    The same shifts at every lag: each shift's maximum over lags and electrodes is one
+    draw of the family-wise null of each electrode's best r.
+    """
+    lags = np.asarray(list(lags_ms), dtype=float)
+    r = np.stack(list(r))
+    family = np.max(np.stack(list(draw_max)), axis=0)
+    return LagProfile(
+        r=r,
+        lags_ms=lags,
+        best_lag_ms=lags[r.argmax(axis=0)],
+        p_fwe=stats.permutation_p(r.max(axis=0), family[:, None]),
+    )
+
+
 def lag_profile(
     features: np.ndarray,
     targets: np.ndarray,
@@ -292,17 +338,7 @@ def lag_profile(
     LagProfile
     """
     lags = np.asarray(list(lags_ms), dtype=float)
-    scores, family = [], np.full(n_shifts, -np.inf)
-    for lag in lags:
-        result = fit(features, targets, lags_ms=[lag], **options)
-        null = stats.circular_shift_null(targets, result.predicted, n_shifts=n_shifts, seed=seed)
-        family = np.maximum(family, null.max(axis=1))
-        scores.append(result.r)
-    r = np.stack(scores)
-    best = r.max(axis=0)
-    return LagProfile(
-        r=r,
-        lags_ms=lags,
-        best_lag_ms=lags[r.argmax(axis=0)],
-        p_fwe=stats.permutation_p(best, family[:, None]),
-    )
+    fits = [
+        single_lag(features, targets, lag, n_shifts=n_shifts, seed=seed, **options) for lag in lags
+    ]
+    return combine_lags(lags, (r for r, _ in fits), (top for _, top in fits))

@@ -27,6 +27,8 @@ _ENV = {
     "bids_root": "NEUROSPEECH_BIDS_ROOT",
     "paper_dir": "NEUROSPEECH_PAPER_DIR",
     "config": "NEUROSPEECH_CONFIG",
+    "workers": "NEUROSPEECH_WORKERS",
+    "scheduler": "NEUROSPEECH_SCHEDULER",
 }
 
 
@@ -44,11 +46,19 @@ class Context:
     config : neurospeech.config.Config
         The run's validated configuration (its profile: ``"sample"``, simulated data, or
         ``"swpd"``, the real dataset).
+    workers : int, optional
+        Run task grids on this many local worker processes (:func:`neurospeech.grid.connect`).
+    scheduler : str, optional
+        Run task grids on the cluster of this Dask scheduler (address or scheduler file).
+        Neither: in this process. The executor never changes a result, so it is not part
+        of the configuration.
     """
 
     bids_root: Path
     paper_dir: Path
     config: Config = field(default_factory=Config)
+    workers: int | None = None
+    scheduler: str | None = None
 
     @property
     def profile(self) -> str:
@@ -96,17 +106,28 @@ class Context:
 
         return self.config.subjects(bids.subjects(self.bids_root), self.bids_root)
 
+    def executor(self):
+        """Return a context manager giving the ``distributed.Client`` of the run's task grids."""
+        from neurospeech import grid
+
+        return grid.connect(workers=self.workers, scheduler=self.scheduler)
+
     def to_env(self) -> dict[str, str]:
         """Return the environment variables that :func:`context` reads back.
 
         The configuration travels as JSON in ``NEUROSPEECH_CONFIG``.
         """
-        return {
+        env = {
             _ENV["profile"]: self.profile,
             _ENV["bids_root"]: str(self.bids_root),
             _ENV["paper_dir"]: str(self.paper_dir),
             _ENV["config"]: json.dumps(self.config.to_dict(), sort_keys=True),
         }
+        if self.workers is not None:
+            env[_ENV["workers"]] = str(self.workers)
+        if self.scheduler is not None:
+            env[_ENV["scheduler"]] = self.scheduler
+        return env
 
 
 def context() -> Context:
@@ -115,7 +136,8 @@ def context() -> Context:
     ``NEUROSPEECH_PROFILE`` (default ``sample``), ``NEUROSPEECH_BIDS_ROOT`` (default
     ``data/<profile>``), ``NEUROSPEECH_PAPER_DIR`` (default ``paper``) and
     ``NEUROSPEECH_CONFIG``: a TOML file of settings, or the configuration itself as JSON
-    (how :func:`reproduce` hands it to the scripts).
+    (how :func:`reproduce` hands it to the scripts); ``NEUROSPEECH_WORKERS`` and
+    ``NEUROSPEECH_SCHEDULER``: the executor of task grids (default: this process).
     """
     given = os.environ.get(_ENV["config"])
     profile = os.environ.get(_ENV["profile"])
@@ -123,10 +145,13 @@ def context() -> Context:
         cfg = configuration.from_dict(json.loads(given), profile=profile, where=_ENV["config"])
     else:
         cfg = configuration.load(given or None, profile=profile)
+    workers = os.environ.get(_ENV["workers"])
     return Context(
         bids_root=Path(os.environ.get(_ENV["bids_root"], Path("data") / cfg.profile)),
         paper_dir=Path(os.environ.get(_ENV["paper_dir"], "paper")),
         config=cfg,
+        workers=int(workers) if workers else None,
+        scheduler=os.environ.get(_ENV["scheduler"]) or None,
     )
 
 
@@ -243,6 +268,8 @@ def reproduce(
     data_dir: str | os.PathLike | None = None,
     use_datalad: bool = True,
     force: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, object]:
     """Regenerate every figure and table of the paper, skipping the steps already done.
 
@@ -272,6 +299,10 @@ def reproduce(
         Make the sample as a DataLad dataset (``datalad run``).
     force : bool
         Run every step even if its record says it is done.
+    workers, scheduler
+        Where the task grids run (:func:`neurospeech.grid.connect`): this many local
+        worker processes, or the cluster of a Dask scheduler; default this process. Not
+        part of a step's key: the outputs are the same whichever runs them.
 
     Returns
     -------
@@ -288,7 +319,7 @@ def reproduce(
     if not scripts:
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
     bids_root = _dataset(root, cfg.profile, data, use_datalad)
-    ctx = Context(bids_root=bids_root, paper_dir=paper, config=cfg)
+    ctx = Context(bids_root, paper, cfg, workers=workers, scheduler=scheduler)
     ctx.subjects()  # a participant not in the dataset stops the run before any step
     # until every step has finished, no manifest or report describes the outputs
     for stale in (paper / "manifest.json", paper / "build" / "index.html"):
@@ -395,6 +426,8 @@ def verify(
     project_root: str | os.PathLike = ".",
     *,
     config: Config | str | os.PathLike | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ):
     """Re-run every step from scratch in a temporary folder and compare with the manifest.
 
@@ -412,6 +445,10 @@ def verify(
     config : Config or path-like, optional
         A configuration (or TOML file of settings over the profile's defaults) to run
         with instead of the manifest's.
+    workers, scheduler
+        The executor of the re-run's task grids (see :func:`reproduce`): verifying on
+        another executor than the one that made the manifest checks that it changes
+        nothing.
 
     Returns
     -------
@@ -443,5 +480,7 @@ def verify(
             paper_dir=Path(tmp) / "paper",
             data_dir=data,
             use_datalad=False,
+            workers=workers,
+            scheduler=scheduler,
         )
     return provenance.compare(recorded["outputs"], made["outputs"])

@@ -16,16 +16,17 @@ from importlib import metadata
 from pathlib import Path
 
 import neurospeech
-from neurospeech import _io
+from neurospeech import _io, grid
 from neurospeech.config import Config
 from neurospeech.embeddings import cache
 
 #: Folders of ``paper/`` whose files are outputs (compared by ``verify``).
 OUTPUT_FOLDERS = ("figures", "tables", "audio")
-#: Folders of a dataset that are not inputs: version control, and the features cache
-#: (``derivatives/neurospeech-embeddings``; other derivatives, such as the simulation's
-#: truth, are inputs).
-_NOT_INPUTS = {".git", ".datalad", cache.FOLDER}
+#: Folders of a dataset that are not inputs: version control, the features cache
+#: (``derivatives/neurospeech-embeddings``) and the grid's results
+#: (``derivatives/neurospeech-grid``); other derivatives, such as the simulation's truth,
+#: are inputs.
+_NOT_INPUTS = {".git", ".datalad", cache.FOLDER, grid.FOLDER}
 
 
 def _files(folder: Path, skip: set[str] = frozenset()) -> list[Path]:

@@ -3,6 +3,8 @@
 >>> from neurospeech import embeddings
 >>> embeddings.word_level("gpt2", recording, trial_length=1.0)   # layers x trials x dims
 >>> embeddings.frame_level("wav2vec2-xls-r-300m", recording)     # layers x frames x dims
+>>> path = embeddings.frame_level_file("wav2vec2-xls-r-300m", recording, cache_dir=folder)
+>>> embeddings.read_layer(path, 6)                                # frames x dims
 
 :mod:`~neurospeech.embeddings.registry` lists the spaces (model id, pinned commit, kind),
 :mod:`~neurospeech.embeddings.models` loads them (offline-safe),
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -29,8 +32,10 @@ __all__ = [
     "LoadedModel",
     "ModelUnavailableError",
     "frame_level",
+    "frame_level_file",
     "get",
     "load",
+    "read_layer",
     "word_level",
 ]
 
@@ -52,13 +57,15 @@ def _description(
 
 
 def _resolve(
-    space: str | FeatureSpace | LoadedModel,
+    space: str | FeatureSpace | LoadedModel, device: str = "cpu"
 ) -> tuple[FeatureSpace, str | None, Callable[[], LoadedModel]]:
     """Return the feature space, its revision, and how to load it (on a cache miss only)."""
     if isinstance(space, LoadedModel):
+        if device != "cpu":
+            raise ValueError(f"{space.space.name} is loaded already: load it on {device} instead")
         return space.space, space.revision, lambda: space
     space = get(space)
-    return space, space.revision, lambda: load(space)
+    return space, space.revision, lambda: load(space, device=device)
 
 
 def word_level(
@@ -105,6 +112,43 @@ def word_level(
     return cache.cached(cache_dir, description, compute)
 
 
+def _frame_level_job(
+    space: str | FeatureSpace | LoadedModel,
+    recording: Recording,
+    *,
+    window: float,
+    shift: float,
+    chunk: float | None,
+    context: float,
+    device: str,
+    progress: bool,
+) -> tuple[dict, Callable[[], np.ndarray]]:
+    """Return the cache description of frame-level features and how to compute them."""
+    space, revision, loader = _resolve(space, device)
+    if space.kind == "text":
+        raise ValueError(f"{space.name} is a text model: it has no frame-level features")
+    params = {"window": window, "shift": shift}
+    if space.kind == "speech":
+        params.update(chunk=chunk, context=context)
+        if device != "cpu":  # another device gives other rounding: never mixed with CPU features
+            params["device"] = device
+
+    def compute() -> np.ndarray:
+        if space.kind == "acoustic":
+            return extract.log_mel_frames(recording, window=window, shift=shift)
+        return extract.speech_frames(
+            loader(),
+            recording,
+            window=window,
+            shift=shift,
+            chunk=chunk,
+            context=context,
+            progress=progress,
+        )
+
+    return _description(space, revision, recording, "frame", **params), compute
+
+
 def frame_level(
     space: str | FeatureSpace | LoadedModel,
     recording: Recording,
@@ -114,6 +158,7 @@ def frame_level(
     chunk: float | None = None,
     context: float = 4.0,
     cache_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
     """Features of every neural frame, from every layer.
@@ -129,6 +174,9 @@ def frame_level(
         Seconds of audio per forward pass (None: 30 s; Whisper: 30 s with the context),
         and of context on each side of it.
     cache_dir : path-like, optional
+    device : str
+        Where a model named by ``space`` runs on a cache miss (e.g. ``"cuda"``); features
+        from another device than the CPU are cached apart from the CPU's.
     progress : bool
         Progress bar over the chunks.
 
@@ -137,25 +185,50 @@ def frame_level(
     features : ndarray, shape (n_layers, n_frames, dim), float32
         Exactly one row per frame of ``highgamma.extract(recording.ieeg, ...)``.
     """
-    space, revision, loader = _resolve(space)
-    if space.kind == "text":
-        raise ValueError(f"{space.name} is a text model: it has no frame-level features")
-    params = {"window": window, "shift": shift}
-    if space.kind == "speech":
-        params.update(chunk=chunk, context=context)
-
-    def compute() -> np.ndarray:
-        if space.kind == "acoustic":
-            return extract.log_mel_frames(recording, window=window, shift=shift)
-        return extract.speech_frames(
-            loader(),
-            recording,
-            window=window,
-            shift=shift,
-            chunk=chunk,
-            context=context,
-            progress=progress,
-        )
-
-    description = _description(space, revision, recording, "frame", **params)
+    description, compute = _frame_level_job(
+        space,
+        recording,
+        window=window,
+        shift=shift,
+        chunk=chunk,
+        context=context,
+        device=device,
+        progress=progress,
+    )
     return cache.cached(cache_dir, description, compute)
+
+
+def frame_level_file(
+    space: str | FeatureSpace | LoadedModel,
+    recording: Recording,
+    *,
+    cache_dir: str | os.PathLike,
+    window: float = 0.05,
+    shift: float = 0.01,
+    chunk: float | None = None,
+    context: float = 4.0,
+    device: str = "cpu",
+    progress: bool = False,
+) -> Path:
+    """Write the features of :func:`frame_level` to the cache, if not there; return the file.
+
+    For work spread over machines that share the cache folder: one task writes the file
+    of a participant and model, and others read one layer each with :func:`read_layer`.
+    Parameters as for :func:`frame_level`.
+    """
+    description, compute = _frame_level_job(
+        space,
+        recording,
+        window=window,
+        shift=shift,
+        chunk=chunk,
+        context=context,
+        device=device,
+        progress=progress,
+    )
+    return cache.store(cache_dir, description, compute)
+
+
+def read_layer(path: str | os.PathLike, layer: int) -> np.ndarray:
+    """Read one layer (frames x dims, float32) of a file of :func:`frame_level_file`."""
+    return cache.read(path, layer)

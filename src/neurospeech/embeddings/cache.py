@@ -58,6 +58,56 @@ def storage_dtype(features: np.ndarray) -> np.dtype:
     return np.dtype(np.float16 if ok else np.float32)
 
 
+def store(
+    folder: str | os.PathLike,
+    description: dict[str, Any],
+    compute: Callable[[], np.ndarray],
+) -> Path:
+    """Return the file of the features described, computing and writing it if missing.
+
+    Parameters
+    ----------
+    folder : path-like
+        Where the cache lives.
+    description : dict
+        Everything the features depend on (JSON-serializable); also written beside them.
+    compute : callable
+        Computes the features (layers x rows x dims) on a cache miss.
+
+    Returns
+    -------
+    path : Path
+        The ``.npy`` file (read it with :func:`read`).
+    """
+    stem = Path(folder) / f"{description['space']}_{description['level']}_{key(description)}"
+    path = stem.with_suffix(".npy")
+    if path.exists():
+        logger.info("features from the cache: %s", path)
+        return path
+    features = np.asarray(compute(), dtype=np.float32)
+    dtype = storage_dtype(features)
+    with _io.atomic_path(path) as tmp:
+        np.save(tmp, features.astype(dtype))
+    _io.write_json(stem.with_suffix(".json"), {**description, "dtype": dtype.name})
+    return path
+
+
+def read(path: str | os.PathLike, layer: int | None = None) -> np.ndarray:
+    """Read cached features as float32: every layer, or only ``layer`` (the rest is not read).
+
+    Raises
+    ------
+    IndexError
+        If the file has no such layer; the message names the file.
+    """
+    values = np.load(path, mmap_mode="r")
+    if layer is None:
+        return np.asarray(values, dtype=np.float32)
+    if not -len(values) <= layer < len(values):
+        raise IndexError(f"{path} holds {len(values)} layers; there is no layer {layer}")
+    return np.asarray(values[layer], dtype=np.float32)
+
+
 def cached(
     folder: str | os.PathLike | None,
     description: dict[str, Any],
@@ -69,25 +119,14 @@ def cached(
     ----------
     folder : path-like or None
         Where the cache lives (None: no caching).
-    description : dict
-        Everything the features depend on (JSON-serializable); also written beside them.
-    compute : callable
-        Computes the features (layers x rows x dims) on a cache miss.
+    description, compute
+        As for :func:`store`.
 
     Returns
     -------
     features : ndarray, float32
+        As stored (float16 storage included), whether computed now or read.
     """
     if folder is None:
         return np.asarray(compute(), dtype=np.float32)
-    stem = Path(folder) / f"{description['space']}_{description['level']}_{key(description)}"
-    path = stem.with_suffix(".npy")
-    if path.exists():
-        logger.info("features from the cache: %s", path)
-        return np.load(path).astype(np.float32)
-    features = np.asarray(compute(), dtype=np.float32)
-    dtype = storage_dtype(features)
-    with _io.atomic_path(path) as tmp:
-        np.save(tmp, features.astype(dtype))
-    _io.write_json(stem.with_suffix(".json"), {**description, "dtype": dtype.name})
-    return features.astype(dtype).astype(np.float32)
+    return read(store(folder, description, compute))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,10 @@ def _feature_extractor(space: FeatureSpace, folder: Path | None):
     return AutoFeatureExtractor.from_pretrained(folder)
 
 
+#: One model loads at a time in a process.
+_LOADING = threading.Lock()
+
+
 def load(
     name: str | FeatureSpace,
     *,
@@ -184,7 +189,8 @@ def load(
     LoadedModel
     """
     space = get(name)
-    loaded = _load(space, revision, cache_dir)
+    with _LOADING:  # transformers' lazy imports are not thread-safe (threaded Dask workers)
+        loaded = _load(space, revision, cache_dir)
     if loaded.model is not None and space.family != "fasttext":
         loaded.model.to(device)
         loaded.device = device

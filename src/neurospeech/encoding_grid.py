@@ -1,0 +1,256 @@
+"""The encoding analysis as a grid of tasks: participants x spaces x layers x lags.
+
+The tasks run through :mod:`neurospeech.grid`.
+
+Two rounds. First the features, one task per participant and feature space (a model's
+forward pass over the participant's audio, on a GPU worker where the cluster has one),
+written to the features cache (:func:`neurospeech.embeddings.frame_level_file`). Then
+the fits, each a task that reads one layer from that cache:
+
+- ``targets``: the participant's high-gamma frames (kept in the cluster's memory only);
+- ``fit``: the lagged ridge model of one layer (log-mel: the spectrogram) with its
+  circular-shift null (:func:`neurospeech.encoding.fit`, :func:`neurospeech.encoding.significance`);
+- ``single-lag``: one point of the log-mel lag profile
+  (:func:`neurospeech.encoding.single_lag`).
+
+Every fit of a participant uses the same seed, hence the same shifts, so the family-wise
+tests across layers and across lags join the tasks' per-shift maxima afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurospeech import bids, embeddings, encoding, grid, highgamma, provenance, stats
+from neurospeech.config import Encoding
+
+#: Feature space of the lag profile and of the acoustic baseline fit.
+ACOUSTIC = "log-mel"
+
+
+def targets(bids_root: str, subject: str) -> np.ndarray:
+    """Return the high-gamma frames (frames x good channels) of a participant."""
+    recording = bids.read_recording(bids_root, subject)
+    keep = bids.good_channels(recording, "the encoding targets")
+    return highgamma.extract(
+        recording.ieeg[:, keep], recording.sfreq, line_freq=recording.line_freq
+    )
+
+
+def features(bids_root: str, subject: str, space: str, cache_dir: str) -> dict[str, object]:
+    """Write a participant's frame-level features of every layer to the cache, if missing.
+
+    Runs the model on the worker's GPU when it has one (:func:`neurospeech.grid.worker_device`).
+
+    Returns
+    -------
+    found : dict
+        ``path`` (the cache file) and ``n_layers``.
+    """
+    recording = bids.read_recording(bids_root, subject)
+    path = embeddings.frame_level_file(
+        space, recording, cache_dir=cache_dir, device=grid.worker_device()
+    )
+    return {"path": str(path), "n_layers": len(np.load(path, mmap_mode="r"))}
+
+
+def fit(
+    targets: np.ndarray,
+    path: str,
+    layer: int,
+    lags_ms: list[int],
+    n_components: int | None,
+    n_shifts: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Fit one layer's encoding model and test every electrode against circular shifts.
+
+    Returns
+    -------
+    result : dict of ndarray
+        Per electrode: ``r``, ``p``, ``q``, ``p_fwe`` (as
+        :func:`neurospeech.encoding.significance`) and ``alpha_median`` (over the outer
+        folds); ``draw_max``: the largest r over electrodes of each shift.
+    """
+    result = encoding.fit(
+        embeddings.read_layer(path, layer), targets, lags_ms=lags_ms, n_components=n_components
+    )
+    null = stats.circular_shift_null(targets, result.predicted, n_shifts=n_shifts, seed=seed)
+    table = encoding.significance(targets, result, null=null)
+    return {
+        **{column: table[column].to_numpy() for column in table},
+        "alpha_median": np.median(result.alpha, axis=0),
+        "draw_max": null.max(axis=1),
+    }
+
+
+def single_lag(
+    targets: np.ndarray, path: str, lag_ms: int, n_shifts: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Fit the single-lag model of one point of the lag profile (log-mel features)."""
+    r, draw_max = encoding.single_lag(
+        embeddings.read_layer(path, 0), targets, lag_ms, n_shifts=n_shifts, seed=seed
+    )
+    return {"r": r, "draw_max": draw_max}
+
+
+@dataclass(frozen=True)
+class ParticipantFits:
+    """A participant's results: the acoustic fit, every layer's fit and the lag profile.
+
+    Attributes
+    ----------
+    acoustic : dict of ndarray
+        The log-mel fit (as :func:`fit`), with ``p_fwe_lags`` (the lag profile's).
+    layers : dict
+        ``{space: {layer: fit}}``, each fit with ``p_fwe_layers``: corrected over the
+        electrodes and the layers searched of that space.
+    profile : neurospeech.encoding.LagProfile
+    """
+
+    acoustic: dict[str, np.ndarray]
+    layers: dict[str, dict[int, dict[str, np.ndarray]]]
+    profile: encoding.LagProfile
+
+
+def _participant_inputs(hashes: dict[str, str], subject: str) -> dict[str, str]:
+    """Return the hashes of one participant's files of the dataset, wherever they sit."""
+    return {path: sha for path, sha in hashes.items() if f"sub-{subject}" in Path(path).parts}
+
+
+def run(
+    bids_root: str | os.PathLike,
+    subjects: Sequence[str],
+    config: Encoding,
+    client,
+    *,
+    progress: bool = True,
+) -> dict[str, ParticipantFits]:
+    """Run the encoding grid of ``config`` for ``subjects`` and join its results.
+
+    Features go to ``derivatives/neurospeech-embeddings/sub-XX``, the fits' results to
+    ``derivatives/neurospeech-grid/sub-XX`` (kept there: a run computes only what is
+    missing).
+
+    Parameters
+    ----------
+    bids_root : path-like
+    subjects : sequence of str
+    config : neurospeech.config.Encoding
+        Models, layers, lags, components, shifts and seed.
+    client : distributed.Client
+        From :func:`neurospeech.grid.connect`.
+    progress : bool
+
+    Returns
+    -------
+    fits : dict
+        :class:`ParticipantFits` by participant.
+
+    Raises
+    ------
+    neurospeech.grid.GridError
+        Tasks failed (each named with its participant, space and layer or lag); the
+        others' results are kept.
+    """
+    from neurospeech.embeddings import cache
+
+    root = Path(bids_root)
+    derivatives = root / "derivatives"
+    spaces = [ACOUSTIC, *config.speech_models]
+    found = grid.run(
+        [
+            grid.Task(
+                features,
+                {
+                    "bids_root": str(root),
+                    "subject": sub,
+                    "space": space,
+                    "cache_dir": str(derivatives / cache.FOLDER / f"sub-{sub}"),
+                },
+                label={"sub": sub, "space": space},
+                kind="features",
+                keep=False,
+                gpu=space != ACOUSTIC,
+            )
+            for sub in subjects
+            for space in spaces
+        ],
+        client,
+        derivatives / grid.FOLDER,
+        desc="features",
+        progress=progress,
+    )
+    files = {(t.label["sub"], t.label["space"]): result for t, result in found.results.items()}
+
+    hashes = provenance.input_hashes(root)
+    shifts = {"n_shifts": config.n_shifts, "seed": config.seed}
+    tasks, plan = [], {}
+    for sub in subjects:
+        frames = grid.Task(
+            targets,
+            {"bids_root": str(root), "subject": sub},
+            label={"sub": sub},
+            kind="targets",
+            identity={"inputs": _participant_inputs(hashes, sub)},
+            keep=False,
+        )
+
+        def task(space, func, label, sub=sub, frames=frames, **kwargs):
+            path = files[sub, space]["path"]
+            return grid.Task(
+                func,
+                {"targets": frames, "path": path, **kwargs, **shifts},
+                label={"sub": sub, "space": space, **label},
+                kind=func.__name__.replace("_", "-"),
+                identity={"features": Path(path).name, **kwargs, **shifts},
+            )
+
+        acoustic = task(ACOUSTIC, fit, {}, layer=0, lags_ms=config.lags, n_components=None)
+        layers = {
+            space: {
+                layer: task(
+                    space,
+                    fit,
+                    {"layer": layer},
+                    layer=layer,
+                    lags_ms=config.lags,
+                    n_components=config.n_components,
+                )
+                for layer in config.layer_indices(int(files[sub, space]["n_layers"]), space)
+            }
+            for space in config.speech_models
+        }
+        lags = [
+            task(ACOUSTIC, single_lag, {"lag": f"{lag}ms"}, lag_ms=lag)
+            for lag in config.profile_lags
+        ]
+        plan[sub] = (acoustic, layers, lags)
+        tasks += [acoustic, *(t for by_layer in layers.values() for t in by_layer.values()), *lags]
+    done = grid.run(tasks, client, derivatives / grid.FOLDER, desc="fits", progress=progress)
+
+    fits = {}
+    for sub, (acoustic, layers, lags) in plan.items():
+        profile = encoding.combine_lags(
+            config.profile_lags,
+            (done[t]["r"] for t in lags),
+            (done[t]["draw_max"] for t in lags),
+        )
+        joined = {}
+        for space, by_layer in layers.items():
+            results = {layer: dict(done[t]) for layer, t in by_layer.items()}
+            family = np.max([result["draw_max"] for result in results.values()], axis=0)
+            for result in results.values():
+                result["p_fwe_layers"] = stats.permutation_p(result["r"], family[:, None])
+            joined[space] = results
+        fits[sub] = ParticipantFits(
+            acoustic={**done[acoustic], "p_fwe_lags": profile.p_fwe},
+            layers=joined,
+            profile=profile,
+        )
+    return fits

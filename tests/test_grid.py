@@ -1,0 +1,212 @@
+"""The task grid on Dask: kept results, failures named, a killed worker, the same bytes anywhere."""
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from neurospeech import bids, config, embeddings, encoding, encoding_grid, grid, highgamma
+
+# spawned worker processes cannot import this test module: ship its functions by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def square(value, flag=None):
+    if flag is not None and Path(flag).exists():
+        raise ValueError(f"told to fail by {flag}")
+    return {"value": np.array([value**2])}
+
+
+def add(a, b):
+    return {"value": a["value"] + b["value"]}
+
+
+def slow(value, seconds):
+    time.sleep(seconds)
+    return {"value": np.array([value])}
+
+
+def _grid(flag=None):
+    squares = [
+        grid.Task(
+            square, {"value": i, "flag": flag if i == 2 else None}, {"sub": "01", "x": i}, "sq"
+        )
+        for i in range(4)
+    ]
+    total = grid.Task(add, {"a": squares[1], "b": squares[2]}, {"sub": "01"}, "sum")
+    return squares, total
+
+
+@pytest.fixture(scope="module")
+def client():
+    with grid.connect() as client:
+        yield client
+
+
+def test_tasks_run_once_and_are_kept(tmp_path, client):
+    squares, total = _grid()
+    first = grid.run([*squares, total], client, tmp_path, progress=False)
+    assert [int(first[t]["value"][0]) for t in squares] == [0, 1, 4, 9]
+    assert int(first[total]["value"][0]) == 5
+    assert len(first.seconds) == 5 and not first.from_cache
+    assert len(list((tmp_path / "sub-01").glob("sub-01_x-*_sq_*.npz"))) == 4
+    again = grid.run([*squares, total], client, tmp_path, progress=False)
+    assert not again.seconds and len(again.from_cache) == 5
+    assert int(again[total]["value"][0]) == 5
+    # another argument is another result
+    changed = grid.Task(square, {"value": 5}, {"sub": "01", "x": 1}, "sq", identity={"v": 5})
+    assert int(grid.run([changed], client, tmp_path, progress=False)[changed]["value"][0]) == 25
+
+
+def test_a_failed_task_is_named_and_the_rest_are_kept(tmp_path, client):
+    flag = tmp_path / "fail"
+    flag.touch()
+    squares, total = _grid(str(flag))
+    with pytest.raises(grid.GridError) as info:
+        grid.run([*squares, total], client, tmp_path / "kept", progress=False)
+    message = str(info.value)
+    assert "sub 01, x 2 (sq): ValueError: told to fail by" in message
+    assert "1 task(s) that need them were not run" in message
+    assert [t.description for t in info.value.failed] == ["sub 01, x 2 (sq)"]
+    assert info.value.blocked == [total]
+    assert len(list((tmp_path / "kept").rglob("*.npz"))) == 3  # the others are kept
+    flag.unlink()
+    rerun = grid.run([*squares, total], client, tmp_path / "kept", progress=False)
+    assert {t.description for t in rerun.seconds} == {"sub 01, x 2 (sq)", "sub 01 (sum)"}
+    assert int(rerun[total]["value"][0]) == 5
+
+
+def test_an_unreadable_result_is_computed_again(tmp_path, client):
+    squares, _ = _grid()
+    grid.run(squares[:1], client, tmp_path, progress=False)
+    (kept,) = (tmp_path / "sub-01").glob("*.npz")
+    kept.write_bytes(b"not a zip file")
+    again = grid.run(squares[:1], client, tmp_path, progress=False)
+    assert list(again.seconds) == squares[:1] and int(again[squares[0]]["value"][0]) == 0
+
+
+def test_connect_checks_its_arguments_and_joins_a_running_scheduler():
+    with pytest.raises(ValueError, match="not both"):
+        with grid.connect(workers=2, scheduler="tcp://localhost:8786"):
+            pass
+    with pytest.raises(ValueError, match="at least 1"):
+        with grid.connect(workers=0):
+            pass
+    from distributed import LocalCluster
+
+    with LocalCluster(processes=False, n_workers=1, dashboard_address=None) as cluster:
+        with grid.connect(scheduler=cluster.scheduler_address) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_killing_a_worker_loses_no_finished_result(tmp_path):
+    tasks = [
+        grid.Task(slow, {"value": i, "seconds": 0.4}, {"sub": "01", "i": i}, "slow")
+        for i in range(16)
+    ]
+    folder = tmp_path / "kept"
+    outcome, failure = {}, []
+    with grid.connect(workers=2) as client:
+
+        def work():
+            try:
+                outcome["run"] = grid.run(tasks, client, folder, progress=False)
+            except grid.GridError as err:  # the cluster gave up on a task: allowed here
+                failure.append(err)
+
+        runner = threading.Thread(target=work)
+        runner.start()
+        deadline = time.monotonic() + 120
+        while len(list(folder.rglob("*.npz"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        finished = {p: p.read_bytes() for p in folder.rglob("*.npz")}
+        assert len(finished) >= 4
+        victim = next(iter(client.run(os.getpid).values()))
+        os.kill(victim, signal.SIGKILL)
+        runner.join(timeout=180)
+        assert not runner.is_alive()
+        for path, content in finished.items():  # nothing finished was lost or rewritten
+            assert path.read_bytes() == content
+        rerun = grid.run(tasks, client, folder, progress=False)
+    assert len(rerun.from_cache) + len(rerun.seconds) == 16
+    assert not set(rerun.seconds) & {t for t in tasks if any(t.name in p.name for p in finished)}
+    assert [int(rerun[t]["value"][0]) for t in tasks] == list(range(16))
+
+
+def _flat(fits):
+    """Every array of the encoding grid's results, in a fixed order."""
+    out = []
+    for sub in sorted(fits):
+        found = fits[sub]
+        out += [(sub, name, found.acoustic[name].tobytes()) for name in sorted(found.acoustic)]
+        for space, by_layer in found.layers.items():
+            for layer, fit in by_layer.items():
+                out += [(sub, space, layer, name, fit[name].tobytes()) for name in sorted(fit)]
+        out += [(sub, "profile", found.profile.r.tobytes(), found.profile.p_fwe.tobytes())]
+    return out
+
+
+@pytest.mark.slow
+def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset, tmp_path):
+    cfg = config.from_dict(
+        {"encoding": {"layers": [0, 12], "n_shifts": 500, "profile_lags_ms": [-100, 100, 100]}}
+    ).encoding
+    here = Path(shutil.copytree(tiny_dataset, tmp_path / "here"))
+    there = Path(shutil.copytree(tiny_dataset, tmp_path / "there"))
+    with grid.connect() as client:
+        in_process = encoding_grid.run(here, ["01", "02"], cfg, client, progress=False)
+    with grid.connect(workers=2) as client:
+        on_workers = encoding_grid.run(there, ["01", "02"], cfg, client, progress=False)
+    assert _flat(in_process) == _flat(on_workers)  # features computed apart, fits too
+    assert set(in_process["01"].layers["wav2vec2-base-untrained"]) == {0, 12}
+
+    # the same numbers as the analysis functions called directly, on one thread
+    recording = bids.read_recording(here, "01")
+    keep = bids.good_channels(recording, "test")
+    frames = highgamma.extract(
+        recording.ieeg[:, keep], recording.sfreq, line_freq=recording.line_freq
+    )
+    mel = embeddings.frame_level("log-mel", recording, cache_dir=tmp_path / "direct")[0]
+    with threadpool_limits(1):
+        direct = encoding.fit(mel, frames, lags_ms=cfg.lags)
+        table = encoding.significance(frames, direct, n_shifts=cfg.n_shifts, seed=cfg.seed)
+        profile = encoding.lag_profile(
+            mel, frames, cfg.profile_lags, n_shifts=cfg.n_shifts, seed=cfg.seed
+        )
+    found = in_process["01"]
+    for column in table:
+        np.testing.assert_array_equal(found.acoustic[column], table[column].to_numpy())
+    np.testing.assert_array_equal(found.profile.r, profile.r)
+    np.testing.assert_array_equal(found.acoustic["p_fwe_lags"], profile.p_fwe)
+    layers = found.layers["wav2vec2-base-untrained"]
+    family = np.maximum(layers[0]["draw_max"], layers[12]["draw_max"])
+    assert np.all(layers[12]["p_fwe_layers"] >= layers[12]["p_fwe"])
+    np.testing.assert_array_equal(
+        layers[12]["p_fwe_layers"], (1 + (family[:, None] >= layers[12]["r"]).sum(0)) / 501
+    )
+
+
+def test_the_slurm_recipe_asks_for_a_gpu_and_hands_its_scheduler_to_reproduce(monkeypatch):
+    """The ``dask-jobqueue`` recipe of docs/cluster.md, run up to the job submission."""
+    from dask_jobqueue import SLURMCluster
+
+    from neurospeech import pipeline
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cluster.md").read_text()
+    recipe = text.split("```python\n", 1)[1].split("```", 1)[0]
+    calls, scripts = [], []
+    monkeypatch.setattr(pipeline, "reproduce", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(
+        SLURMCluster, "scale", lambda self, *a, **k: scripts.append(self.job_script())
+    )
+    exec(compile(recipe, "docs/cluster.md", "exec"), {})
+    assert scripts and "--gres=gpu:1" in scripts[0] and "--resources GPU=1" in scripts[0]
+    assert calls and calls[0][1]["scheduler"].startswith("tcp://")
