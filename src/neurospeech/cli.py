@@ -39,6 +39,11 @@ def _executor_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _executor(args: argparse.Namespace) -> dict[str, object]:
+    """Return the ``workers`` and ``scheduler`` keywords of reproduce and verify."""
+    return {"workers": args.workers, "scheduler": args.scheduler}
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import reproduce
 
@@ -48,10 +53,8 @@ def _reproduce(args: argparse.Namespace) -> None:
         arguments = ["--profile", args.profile] if args.profile else []
         if args.config:
             arguments += ["--config", str(args.config.resolve())]
-        if args.workers:
-            arguments += ["--workers", str(args.workers)]
-        if args.scheduler:
-            arguments += ["--scheduler", args.scheduler]
+        for option, value in _executor(args).items():
+            arguments += [f"--{option}", str(value)] if value else []
         reproduce_with_datalad(arguments + ["--force"] * args.force, args.project_root)
         return
     manifest = reproduce(
@@ -59,8 +62,7 @@ def _reproduce(args: argparse.Namespace) -> None:
         project_root=args.project_root,
         config=args.config,
         force=args.force,
-        workers=args.workers,
-        scheduler=args.scheduler,
+        **_executor(args),
     )
     print(
         f"{len(manifest['outputs'])} outputs; manifest: paper/manifest.json; "
@@ -83,8 +85,7 @@ def _verify(args: argparse.Namespace) -> None:
         profile=args.profile,
         project_root=args.project_root,
         config=args.config,
-        workers=args.workers,
-        scheduler=args.scheduler,
+        **_executor(args),
     )
     print(comparison.report())
     if not comparison.ok:

@@ -118,6 +118,17 @@ class ParticipantFits:
     profile: encoding.LagProfile
 
 
+def _fit_task(func, frames: grid.Task, path: str, label: dict, **kwargs) -> grid.Task:
+    """Return the task of ``func`` on a participant's high-gamma and one features file."""
+    return grid.Task(
+        func,
+        {"targets": frames, "path": path, **kwargs},
+        label=label,
+        kind=func.__name__.replace("_", "-"),
+        identity={"features": Path(path).name, **kwargs},
+    )
+
+
 def _participant_inputs(hashes: dict[str, str], subject: str) -> dict[str, str]:
     """Return the hashes of one participant's files of the dataset, wherever they sit."""
     return {path: sha for path, sha in hashes.items() if f"sub-{subject}" in Path(path).parts}
@@ -201,33 +212,42 @@ def run(
             keep=False,
         )
 
-        def task(space, func, label, sub=sub, frames=frames, **kwargs):
-            path = files[sub, space]["path"]
-            return grid.Task(
-                func,
-                {"targets": frames, "path": path, **kwargs, **shifts},
-                label={"sub": sub, "space": space, **label},
-                kind=func.__name__.replace("_", "-"),
-                identity={"features": Path(path).name, **kwargs, **shifts},
-            )
-
-        acoustic = task(ACOUSTIC, fit, {}, layer=0, lags_ms=config.lags, n_components=None)
+        mel = files[sub, ACOUSTIC]["path"]
+        acoustic = _fit_task(
+            fit,
+            frames,
+            mel,
+            {"sub": sub, "space": ACOUSTIC},
+            layer=0,
+            lags_ms=config.lags,
+            n_components=None,
+            **shifts,
+        )
         layers = {
             space: {
-                layer: task(
-                    space,
+                layer: _fit_task(
                     fit,
-                    {"layer": layer},
+                    frames,
+                    files[sub, space]["path"],
+                    {"sub": sub, "space": space, "layer": layer},
                     layer=layer,
                     lags_ms=config.lags,
                     n_components=config.n_components,
+                    **shifts,
                 )
                 for layer in config.layer_indices(int(files[sub, space]["n_layers"]), space)
             }
             for space in config.speech_models
         }
         lags = [
-            task(ACOUSTIC, single_lag, {"lag": f"{lag}ms"}, lag_ms=lag)
+            _fit_task(
+                single_lag,
+                frames,
+                mel,
+                {"sub": sub, "space": ACOUSTIC, "lag": f"{lag}ms"},
+                lag_ms=lag,
+                **shifts,
+            )
             for lag in config.profile_lags
         ]
         plan[sub] = (acoustic, layers, lags)

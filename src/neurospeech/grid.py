@@ -134,8 +134,8 @@ class Outcome:
     results : dict
         Result of each task asked for, by task.
     seconds : dict
-        Compute time of each task run now, those it took included (not of results read
-        from the cache), by task.
+        Compute time of each task asked for and run now (not of results read from the
+        cache), by task.
     from_cache : list of Task
         The tasks whose result was read from the cache.
     """
@@ -351,6 +351,7 @@ def run(
     from neurospeech import provenance
 
     wanted = list(tasks)
+    asked = set(wanted)
     ordered = _with_dependencies(wanted)
     keys = _keys(
         ordered, {"code": provenance.code_hash(), "packages": provenance.package_versions()}
@@ -402,8 +403,9 @@ def run(
         for future in as_completed(list(futures.values())):
             task = by_future[future.key]
             if future.status == "finished":
-                done = future.result()
-                results[task], seconds[task] = done.result, done.seconds
+                if task in asked:  # the others' results stay on the workers
+                    done = future.result()
+                    results[task], seconds[task] = done.result, done.seconds
             else:
                 errored.add(task)
                 try:

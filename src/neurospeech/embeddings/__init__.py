@@ -116,12 +116,12 @@ def _frame_level_job(
     space: str | FeatureSpace | LoadedModel,
     recording: Recording,
     *,
-    window: float,
-    shift: float,
-    chunk: float | None,
-    context: float,
-    device: str,
-    progress: bool,
+    window: float = 0.05,
+    shift: float = 0.01,
+    chunk: float | None = None,
+    context: float = 4.0,
+    device: str = "cpu",
+    progress: bool = False,
 ) -> tuple[dict, Callable[[], np.ndarray]]:
     """Return the cache description of frame-level features and how to compute them."""
     space, revision, loader = _resolve(space, device)
@@ -203,30 +203,15 @@ def frame_level_file(
     recording: Recording,
     *,
     cache_dir: str | os.PathLike,
-    window: float = 0.05,
-    shift: float = 0.01,
-    chunk: float | None = None,
-    context: float = 4.0,
-    device: str = "cpu",
-    progress: bool = False,
+    **options,
 ) -> Path:
     """Write the features of :func:`frame_level` to the cache, if not there; return the file.
 
     For work spread over machines that share the cache folder: one task writes the file
     of a participant and model, and others read one layer each with :func:`read_layer`.
-    Parameters as for :func:`frame_level`.
+    ``options`` are the other keyword arguments of :func:`frame_level`.
     """
-    description, compute = _frame_level_job(
-        space,
-        recording,
-        window=window,
-        shift=shift,
-        chunk=chunk,
-        context=context,
-        device=device,
-        progress=progress,
-    )
-    return cache.store(cache_dir, description, compute)
+    return cache.store(cache_dir, *_frame_level_job(space, recording, **options))
 
 
 def read_layer(path: str | os.PathLike, layer: int) -> np.ndarray:
