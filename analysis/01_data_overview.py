@@ -18,9 +18,9 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from neurospeech import bids, figures, pipeline
+from neurospeech import bids, figures, runtime
 
-ctx = pipeline.start()
+ctx = runtime.start("data_overview")
 
 # %% [markdown]
 # ## Participants
@@ -28,9 +28,9 @@ ctx = pipeline.start()
 # %%
 subjects = ctx.subjects()
 table = bids.overview(ctx.bids_root, subjects)
-figures.save_table(
+ctx.save_table(
     table,
-    ctx.tables / "data_overview",
+    "data_overview",
     caption="Participants and recordings.",
     label="tab:data-overview",
     float_format="%.1f",
@@ -70,4 +70,4 @@ ax_time.set(
 )
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "data_overview")
+ctx.save_figure(fig, "data_overview")

@@ -32,10 +32,10 @@ from IPython.display import Audio, display
 from scipy.io import wavfile
 from tqdm.auto import tqdm
 
-from neurospeech import audio, bids, decoding, figures, pipeline
+from neurospeech import audio, bids, decoding, figures, runtime
 
-ctx = pipeline.start()
-cfg = ctx.config.decoding_baseline
+ctx = runtime.start("decoding_baseline")
+cfg = ctx.settings
 SHIFT_S = 0.01  # frame hop
 
 # %% [markdown]
@@ -71,16 +71,16 @@ for sub in tqdm(ctx.subjects(), desc="decoding"):
     )
     for name, spectrogram in (("original", spec), ("reconstructed", result.predicted)):
         wave = audio.griffin_lim(spectrogram, seed=cfg.seed)
-        audio.write_wav(ctx.audio / f"sub-{sub}_{name}_griffinlim.wav", wave, audio.TARGET_SFREQ)
+        ctx.save_sound(f"sub-{sub}_{name}_griffinlim", wave, audio.TARGET_SFREQ)
     results[sub], spectrograms[sub] = result, spec
 summary = pd.DataFrame(rows)
 summary  # noqa: B018 (shown in the notebook)
 
 # %%
-figures.save_table(decoding.r_table(results), ctx.tables / "decoding_r")
-figures.save_table(
+ctx.save_table(decoding.r_table(results), "decoding_r")
+ctx.save_table(
     summary,
-    ctx.tables / "decoding_summary",
+    "decoding_summary",
     caption="Spectrogram reconstruction from high-gamma (mean Pearson r over folds and "
     f"mel bins) against the 95th percentile of {cfg.n_shifts:,} circular shifts, published and "
     "decoder chance.",
@@ -119,7 +119,7 @@ ax_bins.set(xlabel="mel bin", ylabel="mean r over folds", title="r per mel bin")
 ax_bins.legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "decoding_r")
+ctx.save_figure(fig, "decoding_r")
 
 # %% [markdown]
 # ## An example: original and reconstructed spectrogram and their sounds
@@ -162,7 +162,7 @@ for ax in axes[1]:
     ax.set_xlabel("time in the decoded frames (s)")
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "decoding_example")
+ctx.save_figure(fig, "decoding_example")
 
 # %%
 for name, wave in waves.items():

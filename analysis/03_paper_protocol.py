@@ -45,11 +45,11 @@ from IPython.display import display
 from sklearn.dummy import DummyRegressor
 from tqdm.auto import tqdm
 
-from neurospeech import bids, embeddings, figures, paper_protocol, pipeline
-from neurospeech.simulate import read_truth
+from neurospeech import bids, embeddings, figures, paper_protocol, runtime
+from neurospeech.simulate import read_truth, recovery
 
-ctx = pipeline.start()
-cfg = ctx.config.paper_protocol
+ctx = runtime.start("paper_protocol")
+cfg = ctx.settings
 # models load once, not per participant; the features are cached per participant
 models = {space: embeddings.load(space) for space in cfg.feature_spaces}
 MEAN = "training mean (no features)"
@@ -64,15 +64,15 @@ subjects = paper_protocol.paper_participants(
     ctx.subjects(), drop_participant_10=cfg.drop_participant_10
 )
 for sub in tqdm(subjects, desc="participants"):
-    recording = bids.read_recording(ctx.bids_root, sub)
+    recording = bids.read_recording(ctx.bids_root, sub).pick_good()
     words = recording.words["value"].to_numpy()
-    names = [recording.ch_names[i] for i in bids.good_channels(recording, "the analysis")]
+    names = recording.ch_names  # the columns of every array computed from the recording
     truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None
     for seconds in cfg.trial_lengths:
         means = paper_protocol.trial_means(recording, seconds)
         spaces = {
             space: embeddings.word_level(
-                models[space], recording, seconds, cache_dir=ctx.embeddings_cache(sub)
+                models[space], recording, seconds, cache_dir=ctx.features_cache(sub)
             )[cfg.layer]
             for space in cfg.feature_spaces
         }
@@ -117,9 +117,9 @@ for sub in tqdm(subjects, desc="participants"):
                 }
             )
             if truth is not None:
-                kept = [truth["channels"].index(name) for name in names]
-                per_channel["planted_latent"] = np.array(truth["latent_channel"])[kept]
-                per_channel["planted_speech"] = np.array(truth["responsive"])[kept]
+                planted = recovery.planted(truth, names)
+                per_channel["planted_latent"] = planted["planted_latent"]
+                per_channel["planted_speech"] = planted["planted_speech"]
             channels.append(per_channel.assign(**key, feature_space=space))
 folds = pd.concat(folds, ignore_index=True)
 audits = pd.DataFrame(audits)
@@ -130,19 +130,17 @@ channels = pd.concat(channels, ignore_index=True)
 
 # %%
 order = ["participant", "trial_length", "feature_space"]
-figures.save_table(
-    folds[order + ["word", "n_trials", *paper_protocol.METRICS]], ctx.tables / "protocol_folds"
-)
-figures.save_table(channels, ctx.tables / "protocol_word_level")
+ctx.save_table(folds[order + ["word", "n_trials", *paper_protocol.METRICS]], "protocol_folds")
+ctx.save_table(channels, "protocol_word_level")
 summary = (
     folds.groupby(order, sort=False)[["pcc", "r2"]]
     .agg(["mean", "std"])
     .set_axis(["pcc_mean", "pcc_sd", "r2_mean", "r2_sd"], axis=1)
     .reset_index()
 )
-figures.save_table(
+ctx.save_table(
     summary,
-    ctx.tables / "protocol_summary",
+    "protocol_summary",
     caption="The paper's metric: leave-one-word-out ElasticNet, PCC and R2 across the "
     "channels of each held-out trial (mean and sd over trials), next to the same metric "
     "for the channels' training means without any features.",
@@ -161,9 +159,9 @@ audit_columns = [
     "significant",
     "channels",
 ]
-figures.save_table(
+ctx.save_table(
     audits[audit_columns],
-    ctx.tables / "protocol_audit",
+    "protocol_audit",
     caption="Audit of the paper's metric: mean PCC of the features, of the training-mean "
     f"predictor, of noise features and of {cfg.n_shuffles:,} shuffled assignments (p: permutation "
     "p-value); word-level encoding: mean r across channels, the mean r of its permutation "
@@ -174,30 +172,15 @@ audits[audit_columns]  # noqa: B018 (shown in the notebook)
 
 # %%
 if ctx.simulated:
-    rows = []
-    for (sub, seconds, space), group in channels.groupby(order, sort=False):
-        planted = group["planted_latent" if space == ORACLE else "planted_speech"].to_numpy()
-        found = group["q"].to_numpy() < 0.05
-        rows.append(
-            {
-                "participant": sub,
-                "trial_length": seconds,
-                "feature_space": space,
-                "planted": "word-level latent" if space == ORACLE else "speech-driven",
-                "planted_channels": int(planted.sum()),
-                "sensitivity": found[planted].mean(),
-                "false_positive_rate": found[~planted].mean(),
-            }
-        )
-    recovery = pd.DataFrame(rows)
-    figures.save_table(
-        recovery,
-        ctx.tables / "protocol_recovery",
+    recovered = recovery.protocol_recovery(channels, oracle=ORACLE)
+    ctx.save_table(
+        recovered,
+        "protocol_recovery",
         caption="Simulated data: channels found by the word-level encoding (FDR q < 0.05) "
         "among those the simulator made respond to the feature space, and among the others.",
         label="tab:protocol-recovery",
     )
-    display(recovery)
+    display(recovered)
 
 # %% [markdown]
 # ## R2 per trial: box plots per participant, and the histogram of trials per R2 bin
@@ -230,7 +213,7 @@ for ax, seconds in zip(np.atleast_1d(axes), cfg.trial_lengths):
 np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False, loc="lower left")
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "protocol_r2_boxplots")
+ctx.save_figure(fig, "protocol_r2_boxplots")
 
 # %%
 fig, axes = plt.subplots(1, len(cfg.trial_lengths), figsize=(10, 3.2), sharey=True)
@@ -253,7 +236,7 @@ for ax, seconds in zip(np.atleast_1d(axes), cfg.trial_lengths):
 np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False, loc="upper left")
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "protocol_r2_histogram")
+ctx.save_figure(fig, "protocol_r2_histogram")
 
 # %% [markdown]
 # ## The audit: the paper's PCC against its baselines, and the word-level test
@@ -320,4 +303,4 @@ for ax in (ax_pcc, ax_r):
 ax_r.legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "protocol_audit")
+ctx.save_figure(fig, "protocol_audit")

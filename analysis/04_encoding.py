@@ -28,14 +28,13 @@
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from neurospeech import bids, encoding_grid, figures, pipeline
-from neurospeech.simulate import read_truth
+from neurospeech import encoding_grid, figures, runtime
+from neurospeech.simulate import read_truth, recovery
 
-ctx = pipeline.start()
-cfg = ctx.config.encoding
+ctx = runtime.start("encoding")
+cfg = ctx.settings
 subjects = ctx.subjects()
 
 # %% [markdown]
@@ -49,10 +48,12 @@ subjects = ctx.subjects()
 
 # %%
 with ctx.executor() as client:
-    fits = encoding_grid.run(ctx.bids_root, subjects, cfg, client)
+    fits = encoding_grid.run(ctx.bids_root, subjects, cfg, client, derivatives=ctx.derivatives)
 
 # %% [markdown]
 # ## One row per electrode and fit
+#
+# The fits carry their electrodes' names and positions.
 
 
 # %%
@@ -71,20 +72,14 @@ def record(base, space, layer, fit, best_lag=None, **family):
 
 rows = []
 for sub in subjects:
-    recording = bids.read_recording(ctx.bids_root, sub)
-    names = [recording.ch_names[i] for i in bids.good_channels(recording, "the encoding targets")]
-    positions = recording.electrodes.set_index("name").reindex(names)[["x", "y", "z"]]
-    truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None
-
-    base = pd.DataFrame({"participant": f"sub-{sub}", "channel": names})
-    base[["x", "y", "z"]] = positions.to_numpy()
-    if truth is not None:
-        kept = [truth["channels"].index(name) for name in names]
-        base["planted_speech"] = np.array(truth["responsive"])[kept]
-        base["planted_latent"] = np.array(truth["latent_channel"])[kept]
-        base["planted_lag_ms"] = np.array(truth["lag_ms"])[kept]
-
     found = fits[sub]
+    base = pd.DataFrame({"participant": f"sub-{sub}", "channel": found.channels})
+    base[["x", "y", "z"]] = found.positions
+    if ctx.simulated:
+        base = pd.concat(
+            [base, recovery.planted(read_truth(ctx.bids_root, sub), found.channels)], axis=1
+        )
+
     rows.append(
         record(
             base,
@@ -104,7 +99,7 @@ electrodes = pd.concat(rows, ignore_index=True)
 # ## Tables
 
 # %%
-figures.save_table(electrodes, ctx.tables / "encoding_electrodes")
+ctx.save_table(electrodes, "encoding_electrodes")
 electrodes["significant"] = electrodes["q"] < 0.05
 summary = (
     electrodes.groupby(["participant", "feature_space", "layer"], sort=False)
@@ -116,9 +111,9 @@ summary = (
     )
     .reset_index()
 )
-figures.save_table(
+ctx.save_table(
     summary,
-    ctx.tables / "encoding_summary",
+    "encoding_summary",
     caption="Frame-level encoding per participant, feature space and layer: electrodes with "
     f"FDR q < 0.05 against {cfg.n_shifts:,} circular shifts, their mean r, and the largest r.",
     label="tab:encoding-summary",
@@ -127,32 +122,16 @@ summary  # noqa: B018 (shown in the notebook)
 
 # %%
 if ctx.simulated:
-    mel_rows = electrodes[electrodes["feature_space"] == "log-mel"]
-    speech = mel_rows["planted_speech"].to_numpy(bool)
-    silent = ~speech & ~mel_rows["planted_latent"].to_numpy(bool)
-    found = mel_rows["significant"].to_numpy()
-    lag_error = np.abs(mel_rows["best_lag_ms"] - mel_rows["planted_lag_ms"]).to_numpy()
-    recovery = pd.DataFrame(
-        [
-            {
-                "feature_space": "log-mel",
-                "speech_channels": int(speech.sum()),
-                "sensitivity": found[speech].mean(),
-                "silent_channels": int(silent.sum()),
-                "false_positive_rate": found[silent].mean(),
-                "lag_within_30ms": np.mean(lag_error[speech] <= 30),
-            }
-        ]
-    )
-    figures.save_table(
-        recovery,
-        ctx.tables / "encoding_recovery",
+    recovered = recovery.encoding_recovery(electrodes)
+    ctx.save_table(
+        recovered,
+        "encoding_recovery",
         caption="Simulated data, all participants: planted speech-driven channels found (FDR "
         "q < 0.05), channels with no planted response found, and best lags within 30 ms "
         "of the planted lag.",
         label="tab:encoding-recovery",
     )
-    print(recovery.to_string(index=False))
+    print(recovered.to_string(index=False))
 
 # %% [markdown]
 # ## Layer profile, lag profile and the electrode map
@@ -186,7 +165,7 @@ ax_lags.set(
 ax_lags.legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "encoding_profiles")
+ctx.save_figure(fig, "encoding_profiles")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -217,4 +196,4 @@ for ax, (first, second), title in zip(axes, (("x", "y"), ("y", "z")), ("axial", 
     )
 fig.colorbar(points, ax=axes, label="r (circled: q < 0.05)", shrink=0.8)
 figures.mark_simulated(fig, ctx.simulated)
-figures.save(fig, ctx.figures / "encoding_map")
+ctx.save_figure(fig, "encoding_map")

@@ -28,11 +28,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from neurospeech import bids, contrastive, embeddings, figures, pipeline
+from neurospeech import bids, contrastive, embeddings, figures, runtime
 
-ctx = pipeline.start()
-cfg = ctx.config.contrastive
-training = contrastive.Config(**cfg.training)
+ctx = runtime.start("contrastive")
+cfg = ctx.settings
 # the sample: an untrained control; the real data: XLS-R
 SPEECH_SPACE = cfg.speech_model
 SPACES = {SPEECH_SPACE: embeddings.load(SPEECH_SPACE), "log-mel": "log-mel"}
@@ -48,7 +47,7 @@ for sub in tqdm(ctx.subjects(), desc="participants"):
     for space, source in SPACES.items():
         targets[space].append(
             contrastive.target_features(
-                source, recording, cfg.layers, cache_dir=ctx.embeddings_cache(sub)
+                source, recording, cfg.layers, cache_dir=ctx.features_cache(sub)
             )
         )
 print(
@@ -67,7 +66,7 @@ def segments(space, offset=cfg.offset):
 # %%
 ranks = {
     space: contrastive.cross_validate(
-        segments(space), seeds=cfg.seeds, n_folds=cfg.n_folds, config=training
+        segments(space), seeds=cfg.seeds, n_folds=cfg.n_folds, config=cfg.training
     )
     for space in SPACES
 }
@@ -76,13 +75,13 @@ retrieval = pd.concat(
     ignore_index=True,
 )
 retrieval = retrieval[["target_space", *retrieval.columns[:-1]]]
-figures.save_table(
+ctx.save_table(
     pd.concat([r.assign(target_space=s) for s, r in ranks.items()]),
-    ctx.tables / "contrastive_ranks",
+    "contrastive_ranks",
 )
-figures.save_table(
+ctx.save_table(
     retrieval,
-    ctx.tables / "contrastive_retrieval",
+    "contrastive_retrieval",
     caption="Retrieval of held-out words: top-k accuracy of the contrastive model and of "
     f"the ridge baseline, mean over {len(cfg.seeds)} seeds with 95 % intervals, and chance "
     "(k over the "
@@ -103,16 +102,16 @@ for offset in tqdm(cfg.offsets, desc="offsets"):
         segments(SPEECH_SPACE, offset),
         seeds=cfg.seeds[:1],
         n_folds=cfg.n_folds,
-        config=training,
+        config=cfg.training,
         baseline=False,
         progress=False,
     )
     table = contrastive.summary(found)
     sweep.append(table[table["participant"] == "pooled"].assign(offset_s=offset))
 sweep = pd.concat(sweep, ignore_index=True)
-figures.save_table(
+ctx.save_table(
     sweep,
-    ctx.tables / "contrastive_offsets",
+    "contrastive_offsets",
     caption="Pooled top-k accuracy against the start of the brain window relative to the "
     f"speech onset ({SPEECH_SPACE} targets, contrastive model, seed {cfg.seeds[0]}).",
     label="tab:contrastive-offsets",
@@ -136,7 +135,7 @@ axes[0].set_ylabel("top-k accuracy, pooled")
 axes[0].legend(frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "contrastive_topk")
+ctx.save_figure(fig, "contrastive_topk")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -156,4 +155,4 @@ ax.set(
 ax.legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
-figures.save(fig, ctx.figures / "contrastive_offsets")
+ctx.save_figure(fig, "contrastive_offsets")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospeech import config, datasets, encoding_grid, grid
+from neurospeech import config, datasets, encoding_grid, grid, layout
 
 #: Hidden states (layers + the input embedding) and parameters (millions) of the swpd
 #: profile's speech models, from their published configurations.
@@ -55,7 +55,7 @@ def sample_grid(bids_root: Path, workers: int | None) -> tuple[float, dict]:
 
 
 def _derivatives(folder, names):
-    return [name for name in names if name in ("neurospeech-embeddings", grid.FOLDER)]
+    return [name for name in names if name in layout.STORES]
 
 
 def _flat(fits: dict) -> list[bytes]:

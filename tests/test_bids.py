@@ -141,6 +141,13 @@ def test_non_finite_channel_is_flagged_not_fatal(dataset_copy):
     assert rec.bad_channels == (name,)
     assert rec.channels.set_index("name").loc[name, "status"] == "bad"
     assert (rec.channels["status"] == "bad").sum() == 1
+    # picked once: the bad channel leaves the data and the names together, with one warning
+    with pytest.warns(bids.RecordingWarning, match=f"channels {name} have non-finite") as caught:
+        good = rec.pick_good()
+    assert len(caught) == 1 and name not in good.ch_names
+    assert good.ieeg.shape == (rec.ieeg.shape[0], rec.ieeg.shape[1] - 1)
+    np.testing.assert_array_equal(good.ieeg[:, 3], rec.ieeg[:, 4])
+    assert good.ch_names[3] == rec.ch_names[4] and good.pick_good() is good
 
 
 def _drop_audio(path):

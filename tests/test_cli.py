@@ -107,8 +107,19 @@ def test_reproduce_with_datalad_run_passes_the_same_arguments(tmp_path, monkeypa
     monkeypatch.setattr(pipeline, "reproduce_with_datalad", lambda *args: seen.append(args))
     settings = tmp_path / "s.toml"
     argv = ["reproduce", "--datalad-run", "--profile", "swpd", "--config", str(settings)]
-    assert main([*argv, "--force", "--workers", "2", "--project-root", str(tmp_path)]) == 0
-    expected = ["--profile", "swpd", "--config", str(settings), "--workers", "2", "--force"]
+    assert (
+        main([*argv, "--force", "--clean", "--workers", "2", "--project-root", str(tmp_path)]) == 0
+    )
+    expected = [
+        "--profile",
+        "swpd",
+        "--config",
+        str(settings),
+        "--workers",
+        "2",
+        "--force",
+        "--clean",
+    ]
     assert seen == [(expected, tmp_path)]
 
 

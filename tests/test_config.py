@@ -34,8 +34,7 @@ def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
     assert cfg.encoding.n_shifts == 100 and cfg.encoding.layers == (0, 12)
     assert cfg.encoding.speech_models == ("wav2vec2-base-untrained",)  # the default kept
     assert cfg.contrastive.offset == 0.0 and isinstance(cfg.contrastive.offset, float)
-    assert cfg.contrastive.training["epochs"] == 3
-    assert cfg.contrastive.training == {"epochs": 3}
+    assert cfg.contrastive.training == config.ContrastiveTraining(epochs=3)  # typed, checked
     saved = tmp_path / "resolved.json"
     saved.write_text(json.dumps(cfg.to_dict()))
     assert config.load(saved) == cfg
@@ -117,11 +116,11 @@ def test_a_slice_holds_the_shared_keys_and_the_step_section_only():
     assert set(before.slice("data_overview")) == {"profile", "participants"}
 
 
-def test_each_analysis_reads_only_its_own_section():
-    """A step is keyed on its own section: reading another one would miss changes to it."""
-    shared = {"profile", "participants", "simulated"}
+def test_each_analysis_starts_its_own_step():
+    """A script sees only its step's section: it must name the step its file names."""
     scripts = pipeline.analysis_scripts(REPO)
     assert scripts
     for script in scripts:
-        read = set(re.findall(r"config\.(\w+)", script.read_text()))
-        assert read <= shared | {pipeline.step_name(script)}, script.name
+        text = script.read_text()
+        assert re.findall(r"runtime\.start\(\"(\w+)\"\)", text) == [pipeline.step_name(script)]
+        assert "ctx.config" not in text and "config.load" not in text, script.name

@@ -13,7 +13,7 @@ from neurospeech import bids, contrastive, highgamma
 from neurospeech.contrastive import data as segmenting
 from neurospeech.contrastive import train as training
 
-TINY_CONFIG = contrastive.Config(n_virtual=8, hidden=16, n_blocks=2, epochs=3, pool=2)
+TINY_CONFIG = contrastive.ContrastiveTraining(n_virtual=8, hidden=16, n_blocks=2, epochs=3, pool=2)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_summary_counts_hits_chance_and_intervals_over_seeds():
 def test_model_learns_a_known_linear_map_and_beats_chance_by_far():
     """Targets that are a fixed linear map of the inputs: top-1 retrieval >= 0.9."""
     segments = [_linear_problem(6), _linear_problem(9, seed=1, subject="02")]
-    config = contrastive.Config(n_virtual=16, hidden=32, n_blocks=1, epochs=30, pool=1)
+    config = contrastive.ContrastiveTraining(n_virtual=16, hidden=32, n_blocks=1, epochs=30, pool=1)
     ranks = contrastive.cross_validate(segments, seeds=(0,), config=config, progress=False)
     table = contrastive.summary(ranks).set_index(["participant", "method", "k"])
     assert table.loc[("pooled", "contrastive", 1), "accuracy"] >= 0.9
@@ -229,11 +229,11 @@ def test_pooled_targets_use_training_statistics_only():
 
 def test_config_errors():
     with pytest.raises(ValueError, match="batch_size must be at least 2"):
-        contrastive.Config(batch_size=1)
+        contrastive.ContrastiveTraining(batch_size=1)
     with pytest.raises(ValueError, match="contact_dropout must be in"):
-        contrastive.Config(contact_dropout=1.0)
+        contrastive.ContrastiveTraining(contact_dropout=1.0)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
-        contrastive.Config(epochs=0)
+        contrastive.ContrastiveTraining(epochs=0)
 
 
 _TRAIN_AND_HASH = """
@@ -245,7 +245,7 @@ from neurospeech import contrastive
 from neurospeech.contrastive import train as training
 data = contrastive.batched([_linear_problem(6, n_times=100), _linear_problem(9, 80, 100, seed=1)])
 rows = np.arange(0, len(data.words), 2)
-config = contrastive.Config(epochs=3)
+config = contrastive.ContrastiveTraining(epochs=3)
 model = contrastive.fit(data, training.pooled_targets(data.targets, rows, 5), rows, config)
 values = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
 print(hashlib.sha256(values.tobytes()).hexdigest())

@@ -2,6 +2,7 @@
 loaded offline through the same code path as the real ones."""
 
 import dataclasses
+import json
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ from transformers import (
     WhisperModel,
 )
 
-from neurospeech import bids, embeddings, highgamma
+from neurospeech import bids, embeddings, fingerprint, highgamma
 from neurospeech.embeddings import cache, extract, models, registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -307,7 +308,7 @@ def test_log_mel_at_word_and_frame_level(recording, tiny_params):
 
 def test_results_are_cached_by_everything_they_depend_on(tmp_path, recording, monkeypatch):
     first = embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path)
-    files = sorted(p.suffix for p in tmp_path.iterdir())
+    files = sorted(p.suffix for p in tmp_path.glob("[!.]*"))
     assert files == [".json", ".npy"]
     monkeypatch.setattr(extract, "log_mel_trials", lambda *a, **k: pytest.fail("recomputed"))
     np.testing.assert_allclose(
@@ -316,6 +317,41 @@ def test_results_are_cached_by_everything_they_depend_on(tmp_path, recording, mo
     monkeypatch.undo()
     embeddings.word_level("log-mel", recording, 2.0, cache_dir=tmp_path)  # another key
     assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_a_change_to_the_code_computes_the_features_again(tmp_path, recording, monkeypatch):
+    first = embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path)
+    # an edit of audio.log_mel that doubles its output changes the package's code hash
+    doubled = extract.log_mel_trials(recording, 1.0) * 2
+    monkeypatch.setattr(extract, "log_mel_trials", lambda *a, **k: doubled)
+    np.testing.assert_array_equal(
+        embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path), first
+    )  # same code: the cache answers
+    monkeypatch.setattr(fingerprint, "code_hash", lambda: "edited")
+    again = embeddings.word_level("log-mel", recording, 1.0, cache_dir=tmp_path)
+    np.testing.assert_allclose(again, 2 * first, rtol=1e-3)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "wrong shape"])
+def test_a_damaged_features_file_is_computed_again_with_a_warning_naming_it(
+    tmp_path, recording, damage, caplog
+):
+    path = embeddings.frame_level_file("log-mel", recording, cache_dir=tmp_path)
+    good = embeddings.read_layer(path, 0)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "foreign":
+        path.write_bytes(b"not an array at all" * 10)
+    else:  # the right size and header for its description, but too few frames
+        short = np.load(path)[:, :-5]
+        np.save(path, short)
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        sidecar["bytes"], sidecar["content"]["shape"] = path.stat().st_size, list(short.shape)
+        path.with_suffix(".json").write_text(json.dumps(sidecar))
+    with caplog.at_level("WARNING", logger="neurospeech.store"):
+        again = embeddings.frame_level_file("log-mel", recording, cache_dir=tmp_path)
+    assert again == path and f"{path} is damaged" in caplog.text
+    np.testing.assert_array_equal(embeddings.read_layer(path, 0), good)
 
 
 def test_float16_storage_only_where_every_layer_keeps_r_0999():

@@ -169,11 +169,8 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset
     assert set(in_process["01"].layers["wav2vec2-base-untrained"]) == {0, 12}
 
     # the same numbers as the analysis functions called directly, on one thread
-    recording = bids.read_recording(here, "01")
-    keep = bids.good_channels(recording, "test")
-    frames = highgamma.extract(
-        recording.ieeg[:, keep], recording.sfreq, line_freq=recording.line_freq
-    )
+    recording = bids.read_recording(here, "01").pick_good()
+    frames = highgamma.extract(recording.ieeg, recording.sfreq, line_freq=recording.line_freq)
     mel = embeddings.frame_level("log-mel", recording, cache_dir=tmp_path / "direct")[0]
     with threadpool_limits(1):
         direct = encoding.fit(mel, frames, lags_ms=cfg.lags)
@@ -182,6 +179,7 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset
             mel, frames, cfg.profile_lags, n_shifts=cfg.n_shifts, seed=cfg.seed
         )
     found = in_process["01"]
+    assert found.channels == recording.ch_names  # the results carry their electrodes' names
     for column in table:
         np.testing.assert_array_equal(found.acoustic[column], table[column].to_numpy())
     np.testing.assert_array_equal(found.profile.r, profile.r)

@@ -1,43 +1,61 @@
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
 
-from neurospeech import config, datasets, pipeline, provenance
+from neurospeech import config, datasets, fingerprint, layout, lock, pipeline, runtime
 
 _VARS = ("PROFILE", "BIDS_ROOT", "PAPER_DIR", "CONFIG", "WORKERS", "SCHEDULER")
 
 
 def test_context_defaults_and_environment(monkeypatch, tmp_path):
-    for var in _VARS:
-        monkeypatch.delenv(f"NEUROSPEECH_{var}", raising=False)
-    ctx = pipeline.context()
-    assert ctx.profile == "sample" and ctx.simulated and ctx.config == config.load()
+    for var in runtime.ENV.values():
+        monkeypatch.delenv(var, raising=False)
+    ctx = runtime.context("encoding")
+    assert ctx.profile == "sample" and ctx.simulated and ctx.settings == config.load().encoding
     assert ctx.bids_root.as_posix() == "data/sample"
+    assert ctx.derivatives.as_posix() == "data/sample/derivatives"
     chosen = config.load(profile="swpd", overrides={"encoding": {"n_shifts": 7}})
-    other = pipeline.Context(tmp_path / "bids", tmp_path / "paper", chosen, workers=3)
+    other = runtime.Context.of("encoding", tmp_path / "bids", tmp_path / "paper", chosen, workers=3)
     for key, value in other.to_env().items():
         monkeypatch.setenv(key, value)
-    assert pipeline.context() == other and pipeline.context().workers == 3
-    cache = other.embeddings_cache("03").relative_to(tmp_path).as_posix()
+    assert runtime.context("encoding") == other and runtime.context("encoding").workers == 3
+    # the script sees its own section only: the others are not handed over
+    assert set(json.loads(other.to_env()["NEUROSPEECH_CONFIG"])) == {
+        "profile",
+        "participants",
+        "encoding",
+    }
+    with pytest.raises(ValueError, match="starts step 'contrastive', but the run executes"):
+        runtime.context("contrastive")
+    cache = other.features_cache("03").relative_to(tmp_path).as_posix()
     assert cache == "bids/derivatives/neurospeech-embeddings/sub-03"
     # a plain script run: a TOML file named by NEUROSPEECH_CONFIG
+    for var in runtime.ENV.values():
+        monkeypatch.delenv(var, raising=False)
     settings = tmp_path / "settings.toml"
     settings.write_text("[decoding_baseline]\nseed = 4\n")
     monkeypatch.setenv("NEUROSPEECH_CONFIG", str(settings))
-    assert pipeline.context().config.decoding_baseline.seed == 4
+    assert runtime.context("decoding_baseline").settings.seed == 4
+    assert runtime.context("data_overview").settings is None
     monkeypatch.setenv("NEUROSPEECH_PROFILE", "nope")
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
-        pipeline.context()
+        runtime.context("encoding")
 
 
 def test_configured_participants(tmp_path, tiny_dataset):
-    ctx = pipeline.Context(tiny_dataset, tmp_path, config.from_dict({"participants": ["02"]}))
-    assert ctx.subjects() == ["02"]
-    ctx = pipeline.Context(tiny_dataset, tmp_path, config.from_dict({"participants": ["07"]}))
+    chosen = config.from_dict({"participants": ["02"]})
+    assert runtime.Context.of("encoding", tiny_dataset, tmp_path, chosen).subjects() == ["02"]
+    chosen = config.from_dict({"participants": ["07"]})
+    ctx = runtime.Context.of("encoding", tiny_dataset, tmp_path, chosen)
     with pytest.raises(config.ConfigError, match="participant.s. 07 not in .*; it has 01, 02"):
         ctx.subjects()
 
@@ -50,7 +68,7 @@ def test_missing_real_dataset_is_a_clear_error(tmp_path):
 
 def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "01_data_overview.py"
-    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
+    ctx = runtime.Context.of("data_overview", tiny_dataset, tmp_path / "paper")
     notebook = pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert notebook.exists()
     table = (ctx.tables / "data_overview.csv").read_text()
@@ -65,7 +83,7 @@ def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
 
 def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
     script = REPO / "analysis" / "02_decoding_baseline.py"
-    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
+    ctx = runtime.Context.of("decoding_baseline", tiny_dataset, tmp_path / "paper")
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     summary = pd.read_csv(ctx.tables / "decoding_summary.csv")
     assert list(summary["participant"]) == [f"sub-{s}" for s in tiny_params.subjects]
@@ -88,7 +106,7 @@ def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset
 def test_failing_script_names_itself(tmp_path, tiny_dataset):
     script = tmp_path / "99_broken.py"
     script.write_text("# %%\nraise ValueError('bad cell')\n")
-    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper")
+    ctx = runtime.Context.of("broken", tiny_dataset, tmp_path / "paper")
     with pytest.raises(RuntimeError, match="99_broken.py failed"):
         pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert not (tmp_path / "nb" / "99_broken.ipynb").exists()
@@ -104,7 +122,9 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
             "n_permutations": 200,
         }
     }
-    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper", config.from_dict(settings))
+    ctx = runtime.Context.of(
+        "paper_protocol", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
+    )
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     audit = pd.read_csv(ctx.tables / "protocol_audit.csv")
     spaces = {"log-mel", "wav2vec2-base-untrained", "planted latent (oracle)"}
@@ -125,7 +145,9 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
     settings = {"encoding": {"layers": [0, 12]}}
-    ctx = pipeline.Context(tiny_dataset, tmp_path / "paper", config.from_dict(settings))
+    ctx = runtime.Context.of(
+        "encoding", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
+    )
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     electrodes = pd.read_csv(ctx.tables / "encoding_electrodes.csv")
     assert set(electrodes["feature_space"]) == {"log-mel", "wav2vec2-base-untrained"}
@@ -144,13 +166,13 @@ import os
 
 import pandas as pd
 
-from neurospeech import figures, pipeline
+from neurospeech import runtime
 
-ctx = pipeline.start()
+ctx = runtime.start("{section}")
 with open(os.environ["NEUROSPEECH_TEST_RUNS"], "a") as log:
     log.write("{name}\\n")
-value = {value} + ctx.config.{section}.seed
-figures.save_table(pd.DataFrame({{"value": [value]}}), ctx.tables / "{name}")
+value = {value} + ctx.settings.seed
+ctx.save_table(pd.DataFrame({{"value": [value]}}), "{name}")
 """
 _SCRIPTS = {"first": "01_decoding_baseline.py", "second": "02_encoding.py"}
 
@@ -169,7 +191,10 @@ def project(tmp_path, tiny_dataset, monkeypatch):
     for name in _SCRIPTS:
         _write_step(root, name)
     (root / "data").mkdir()
-    shutil.copytree(tiny_dataset, root / "data" / "swpd")
+    # the dataset without what other tests cached in it
+    shutil.copytree(
+        tiny_dataset, root / "data" / "swpd", ignore=shutil.ignore_patterns(*layout.STORES)
+    )
     runs = tmp_path / "runs.txt"
     runs.touch()
     monkeypatch.setenv("NEUROSPEECH_TEST_RUNS", str(runs))
@@ -206,7 +231,7 @@ def test_reproduce_skips_unchanged_steps_and_records_every_output(project, monke
     assert runs.read_text().split() == ["first", "second"] * 3
     # another version of a dependency: every step runs again
     versions = {**manifest["packages"], "numpy": "0.0.1"}
-    monkeypatch.setattr(provenance, "package_versions", lambda: versions)
+    monkeypatch.setattr(fingerprint, "package_versions", lambda: versions)
     pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"] * 4
 
@@ -240,7 +265,8 @@ def test_a_participant_not_in_the_dataset_stops_the_run_before_any_step(project,
     settings.write_text('participants = ["01", "12"]\n')
     with pytest.raises(config.ConfigError, match="participant.s. 12 not in .*swpd; it has 01, 02"):
         pipeline.reproduce("swpd", root, config=settings)
-    assert runs.read_text() == "" and not (root / "paper").exists()
+    assert runs.read_text() == "" and not (root / "paper" / "tables").exists()
+    assert not (root / "paper" / "manifest.json").exists()
 
 
 def test_an_interrupted_reproduce_resumes_after_the_last_finished_step(project):
@@ -304,3 +330,135 @@ def test_a_reproduce_recorded_with_datalad_run(project):
     saved = _git(root, "show", "--name-only", "--format=", "HEAD").split()
     assert {"paper/tables/first.csv", "paper/manifest.json", "paper/build/index.html"} <= set(saved)
     assert not any(path.startswith("analysis/") for path in saved)  # only the outputs
+
+
+_WAITING = """# %%
+import os
+import time
+
+import pandas as pd
+
+from neurospeech import runtime
+
+ctx = runtime.start("encoding")
+ctx.save_table(pd.DataFrame({{"value": [ctx.settings.seed]}}), "{table}")
+deadline = time.monotonic() + 120
+while not os.path.exists({flag!r}) and time.monotonic() < deadline:
+    time.sleep(0.1)
+"""
+
+
+def _reproduce_elsewhere(root):
+    """Start ``reproduce("swpd", root)`` in another process (its own process group)."""
+    code = "import sys; from neurospeech import pipeline; pipeline.reproduce('swpd', sys.argv[1])"
+    return subprocess.Popen([sys.executable, "-c", code, str(root)], start_new_session=True)
+
+
+def _wait_for(path, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+def test_a_second_reproduce_refuses_naming_the_first_and_nothing_is_lost(project, tmp_path):
+    root, runs = project
+    flag = tmp_path / "go"
+    _write_step(root, "second", body=_WAITING.format(table="second", flag=str(flag)))
+    first = _reproduce_elsewhere(root)
+    try:
+        _wait_for(root / "paper" / "tables" / "second.csv")  # the first run is in its step 2
+        with pytest.raises(lock.LockError, match=f"pid {first.pid} on .*neurospeech reproduce"):
+            pipeline.reproduce("swpd", root)
+        with pytest.raises(lock.LockError, match=f"pid {first.pid}"):
+            pipeline.verify("swpd", root)
+    finally:
+        flag.touch()
+        assert first.wait(timeout=120) == 0
+    manifest = json.loads((root / "paper" / "manifest.json").read_text())
+    assert set(manifest["outputs"]) == {"tables/first.csv", "tables/second.csv"}
+    assert all((root / "paper" / rel).is_file() for rel in manifest["outputs"])
+
+
+def test_a_step_killed_half_way_leaves_no_stale_output(project, tmp_path):
+    root, runs = project
+    pipeline.reproduce("swpd", root)
+    _write_step(root, "second", body=_WAITING.format(table="partial", flag=str(tmp_path / "no")))
+    killed = _reproduce_elsewhere(root)
+    _wait_for(root / "paper" / "tables" / "partial.csv")
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    # run again with other settings: the step writes other files now
+    _write_step(root, "second")
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[encoding]\nseed = 3\n")
+    manifest = pipeline.reproduce("swpd", root, config=settings)
+    paper = root / "paper"
+    assert not (paper / "tables" / "partial.csv").exists()
+    assert set(manifest["outputs"]) == {"tables/first.csv", "tables/second.csv"}
+    assert "partial" not in (paper / "build" / "index.html").read_text()
+    assert (paper / "tables" / "second.csv").read_text() == "value\n4\n"
+
+
+_PER_PARTICIPANT = """# %%
+import pandas as pd
+
+from neurospeech import runtime
+
+ctx = runtime.start("encoding")
+for sub in ctx.subjects():
+    ctx.save_table(pd.DataFrame({"value": [1]}), f"second_sub-{sub}")
+"""
+
+
+def test_narrowing_the_participants_removes_the_dropped_outputs(project, tmp_path, caplog):
+    root, runs = project
+    tables = root / "paper" / "tables"
+    _write_step(root, "second", body=_PER_PARTICIPANT)
+    pipeline.reproduce("swpd", root)
+    assert (tables / "second_sub-02.csv").exists()
+    settings = tmp_path / "settings.toml"
+    settings.write_text('participants = ["01"]\n')
+    manifest = pipeline.reproduce("swpd", root, config=settings)
+    assert not (tables / "second_sub-02.csv").exists()
+    assert set(manifest["outputs"]) == {"tables/first.csv", "tables/second_sub-01.csv"}
+    # a file that no step wrote is named, kept out of the manifest, and removed on request
+    stray = tables / "stray.csv"
+    stray.write_text("value\n0\n")
+    with caplog.at_level("WARNING", logger="neurospeech.pipeline"):
+        manifest = pipeline.reproduce("swpd", root, config=settings)
+    assert "belong to no step" in caplog.text and "tables/stray.csv" in caplog.text
+    assert stray.exists() and "tables/stray.csv" not in manifest["outputs"]
+    pipeline.reproduce("swpd", root, config=settings, clean=True)
+    assert not stray.exists()
+
+
+_FEATURES = """# %%
+import pandas as pd
+
+from neurospeech import bids, embeddings, runtime
+
+ctx = runtime.start("encoding")
+means = [
+    embeddings.word_level(
+        "log-mel", bids.read_recording(ctx.bids_root, sub), 1.0, cache_dir=ctx.features_cache(sub)
+    ).mean()
+    for sub in ctx.subjects()
+]
+ctx.save_table(pd.DataFrame({"mean": means}), "features")
+"""
+
+
+def test_verify_computes_the_features_again_instead_of_trusting_the_cache(project):
+    root, runs = project
+    _write_step(root, "second", body=_FEATURES)
+    pipeline.reproduce("swpd", root)
+    # a cache entry that is intact but wrong (as one made by older code would be) ...
+    cache = root / "data" / "swpd" / "derivatives" / "neurospeech-embeddings" / "sub-01"
+    (path,) = cache.glob("log-mel_word_*.npy")
+    np.save(path, 2 * np.load(path))
+    # ... is used by reproduce, whose record now holds the wrong numbers
+    pipeline.reproduce("swpd", root, force=True)
+    assert pipeline.verify("swpd", root, reuse_derivatives=True).ok  # it trusts the cache
+    comparison = pipeline.verify("swpd", root)  # fresh derivatives: computed again
+    assert comparison.changed == ["tables/features.csv"]

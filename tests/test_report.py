@@ -24,7 +24,7 @@ def paper(tmp_path):
     (paper / "figures").mkdir(parents=True)
     (paper / "tables").mkdir()
     (paper / "audio").mkdir()
-    for name in ("first", "second"):
+    for name in ("first", "second", "stray"):  # no step made the stray one
         (paper / "figures" / f"{name}.svg").write_text("<svg/>")
     wavfile.write(paper / "audio" / "voice.wav", 16000, np.zeros(160, np.int16))
     pd.DataFrame({"value": [1.5, 2.5]}).to_csv(paper / "tables" / "scores.csv", index=False)
@@ -38,7 +38,16 @@ def paper(tmp_path):
         "models": {"log-mel": {"hf_id": None, "revision": None, "untrained": False}},
         "code": "c0de",
         "inputs": {"a.tsv": "0"},
-        "outputs": {"figures/first.svg": "0"},
+        "outputs": {
+            name: "0"
+            for name in (
+                "audio/voice.wav",
+                "figures/first.svg",
+                "figures/second.svg",
+                "tables/scores.csv",
+                "tables/scores.tex",
+            )
+        },
         "packages": {"numpy": "2.0"},
         "steps": {
             "01_one": {
@@ -70,6 +79,7 @@ def test_report_has_the_numbers_figures_sounds_tables_and_provenance(paper):
     assert page.index("Every other figure") < page.index("<b>Figure 2.</b>")
     assert '<img src="../figures/second.svg"' in page and "an unknown script" in page
     assert page.count('src="../audio/voice.wav"') == 1
+    assert "stray" not in page  # only the outputs the manifest lists
     assert (
         '<a href="../tables/scores.csv">CSV</a>, <a href="../tables/scores.tex">LaTeX</a>' in page
     )

@@ -12,6 +12,7 @@ from neurospeech.simulate import (
     SimulationParams,
     neural,
     read_truth,
+    recovery,
     simulate_dataset,
     simulate_subject,
     speech,
@@ -380,3 +381,48 @@ def test_bids_validator_finds_no_error(tiny_dataset):
     errors = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
     assert errors == [], errors
     assert Path(tiny_dataset / "README").exists()
+
+
+def test_recovery_tables_count_what_was_planted_and_what_was_found():
+    truth = {
+        "channels": ["A1", "A2", "B1", "B2"],
+        "responsive": [True, True, False, False],
+        "latent_channel": [False, False, True, False],
+        "lag_ms": [-100, -50, 0, 0],
+    }
+    planted = recovery.planted(truth, ["B2", "A1"])  # any subset, in the given order
+    assert planted["planted_speech"].tolist() == [False, True]
+    assert planted["planted_lag_ms"].tolist() == [0, -100]
+    with pytest.raises(ValueError, match="channels C1 are not in the simulation's truth"):
+        recovery.planted(truth, ["C1"])
+    electrodes = pd.concat(
+        [
+            recovery.planted(truth, truth["channels"]).assign(
+                feature_space="log-mel",
+                q=[0.01, 0.2, 0.01, 0.01],
+                best_lag_ms=[-90, 0, 0, 0],
+            ),
+            pd.DataFrame({"feature_space": ["other"], "q": [0.01]}),
+        ],
+        ignore_index=True,
+    )
+    (row,) = recovery.encoding_recovery(electrodes).to_dict("records")
+    assert row["speech_channels"] == 2 and row["sensitivity"] == 0.5
+    assert row["silent_channels"] == 1 and row["false_positive_rate"] == 1.0
+    assert row["lag_within_30ms"] == 0.5  # A1 within 10 ms, A2 50 ms off
+    channels = pd.concat(
+        [
+            recovery.planted(truth, truth["channels"]).assign(
+                participant="sub-01", trial_length=1.0, feature_space=space, q=q
+            )
+            for space, q in (("oracle", [0.5, 0.5, 0.01, 0.5]), ("log-mel", [0.01, 0.5, 0.5, 0.5]))
+        ]
+    )
+    table = recovery.protocol_recovery(channels, oracle="oracle").set_index("feature_space")
+    assert table.loc["oracle", "planted"] == "word-level latent"
+    assert (
+        table.loc["oracle", "sensitivity"] == 1 and table.loc["oracle", "false_positive_rate"] == 0
+    )
+    assert (
+        table.loc["log-mel", "planted_channels"] == 2 and table.loc["log-mel", "sensitivity"] == 0.5
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -180,31 +181,29 @@ class Recording:
         """Length of the iEEG in seconds."""
         return self.ieeg.shape[0] / self.sfreq
 
+    def pick_good(self) -> Recording:
+        """Return the recording restricted to its good channels, warning once about the others.
 
-def good_channels(recording: Recording, purpose: str) -> list[int]:
-    """Return the column indices of the channels not flagged bad, warning about the others.
-
-    Parameters
-    ----------
-    recording : Recording
-        From :func:`read_recording`.
-    purpose : str
-        What the channels are used for, completing "are left out of ..." in the warning.
-
-    Returns
-    -------
-    keep : list of int
-        Columns of ``recording.ieeg`` whose channel is not in ``recording.bad_channels``.
-    """
-    keep = [i for i, name in enumerate(recording.ch_names) if name not in recording.bad_channels]
-    if len(keep) < len(recording.ch_names):
+        The channels with non-finite samples (:attr:`bad_channels`) leave ``ieeg`` and
+        ``channels``; what is returned has no bad channels, so every array computed
+        from it is labelled by its :attr:`ch_names`. The recording itself is returned
+        when all its channels are good.
+        """
+        if not self.bad_channels:
+            return self
+        keep = ~self.channels["name"].isin(self.bad_channels).to_numpy()
         warnings.warn(
-            f"sub-{recording.subject}: channels {', '.join(recording.bad_channels)} have "
-            f"non-finite samples and are left out of {purpose}",
+            f"sub-{self.subject}: channels {', '.join(self.bad_channels)} have non-finite "
+            f"samples and are left out",
             RecordingWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
-    return keep
+        return dataclasses.replace(
+            self,
+            ieeg=self.ieeg[:, keep],
+            channels=self.channels[keep].reset_index(drop=True),
+            bad_channels=(),
+        )
 
 
 def estimate_rate(timestamps: np.ndarray) -> float:

@@ -44,6 +44,18 @@ def _executor(args: argparse.Namespace) -> dict[str, object]:
     return {"workers": args.workers, "scheduler": args.scheduler}
 
 
+def _wait_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--wait``: how long to wait for another reproduce or verify of the checkout."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another reproduce or verify of the checkout to finish "
+        "(default: refuse at once, naming it)",
+    )
+
+
 def _reproduce(args: argparse.Namespace) -> None:
     from neurospeech.pipeline import reproduce
 
@@ -55,13 +67,17 @@ def _reproduce(args: argparse.Namespace) -> None:
             arguments += ["--config", str(args.config.resolve())]
         for option, value in _executor(args).items():
             arguments += [f"--{option}", str(value)] if value else []
-        reproduce_with_datalad(arguments + ["--force"] * args.force, args.project_root)
+        arguments += ["--force"] * args.force + ["--clean"] * args.clean
+        arguments += ["--wait", str(args.wait)] if args.wait else []
+        reproduce_with_datalad(arguments, args.project_root)
         return
     manifest = reproduce(
         profile=args.profile,
         project_root=args.project_root,
         config=args.config,
         force=args.force,
+        clean=args.clean,
+        wait=args.wait,
         **_executor(args),
     )
     print(
@@ -85,6 +101,8 @@ def _verify(args: argparse.Namespace) -> None:
         profile=args.profile,
         project_root=args.project_root,
         config=args.config,
+        reuse_derivatives=args.reuse_derivatives,
+        wait=args.wait,
         **_executor(args),
     )
     print(comparison.report())
@@ -164,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
     rep.add_argument("--force", action="store_true", help="run every step, even unchanged")
     rep.add_argument(
+        "--clean",
+        action="store_true",
+        help="remove the files of paper/figures, tables and audio that no step wrote",
+    )
+    _wait_argument(rep)
+    rep.add_argument(
         "--datalad-run",
         action="store_true",
         help="record the run and its outputs with `datalad run` in the project's DataLad dataset",
@@ -188,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run with these settings instead of the manifest's, to see which outputs they change",
     )
     ver.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    ver.add_argument(
+        "--reuse-derivatives",
+        action="store_true",
+        help="use the dataset's features cache and grid results (every entry re-keyed on the "
+        "current code and versions) instead of computing them again",
+    )
+    _wait_argument(ver)
     _executor_arguments(ver)
     ver.set_defaults(func=_verify)
 

@@ -20,7 +20,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 
-from neurospeech import audio, bids, highgamma, stats
+from neurospeech import audio, highgamma, stats
 from neurospeech.bids import Recording, RecordingWarning
 
 
@@ -69,7 +69,7 @@ def reference_features(
     words : ndarray of str, shape (n_frames,)
         The word on screen (``''`` between words).
     """
-    keep = bids.good_channels(recording, "the decoding features")
+    recording = recording.pick_good()
     if abs(recording.audio_offset) >= shift:
         warnings.warn(
             f"sub-{recording.subject}: the audio starts {recording.audio_offset:+.3f} s from "
@@ -79,7 +79,7 @@ def reference_features(
             stacklevel=2,
         )
     frames = highgamma.extract(
-        recording.ieeg[:, keep],
+        recording.ieeg,
         recording.sfreq,
         window,
         shift,

@@ -75,7 +75,7 @@ def lagged(features: np.ndarray, lags: Iterable[int]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Encoding:
+class EncodingFit:
     """Held-out predictions of a lagged ridge encoding model and their scores.
 
     Attributes
@@ -138,7 +138,7 @@ def fit(
     alphas: Iterable[float] = ALPHAS,
     n_components: int | None = None,
     device: str | None = None,
-) -> Encoding:
+) -> EncodingFit:
     """Fit and evaluate a lagged ridge encoding model by contiguous cross-validation.
 
     Parameters
@@ -165,7 +165,7 @@ def fit(
 
     Returns
     -------
-    Encoding
+    EncodingFit
     """
     lags = lag_frames(lags_ms, shift)
     x, y = _check(features, targets, lags, n_folds)
@@ -195,7 +195,7 @@ def fit(
         prediction, chosen[k] = model.fit_predict(zy[train])
         predicted[test] = prediction * std + mean
         fold[test] = k
-    return Encoding(
+    return EncodingFit(
         r=stats.pearson_r(y, predicted),
         predicted=predicted,
         alpha=chosen,
@@ -206,7 +206,7 @@ def fit(
 
 def significance(
     targets: np.ndarray,
-    encoding: Encoding,
+    encoding: EncodingFit,
     *,
     n_shifts: int = 10_000,
     seed: int = 0,
@@ -217,7 +217,7 @@ def significance(
     Parameters
     ----------
     targets : ndarray, shape (n_frames, n_electrodes)
-    encoding : Encoding
+    encoding : EncodingFit
     n_shifts : int
         Shifts of at least 10 % of the recording (the same shifts for every electrode).
     seed : int

@@ -7,7 +7,8 @@ forward pass over the participant's audio, on a GPU worker where the cluster has
 written to the features cache (:func:`neurospeech.embeddings.frame_level_file`). Then
 the fits, each a task that reads one layer from that cache:
 
-- ``targets``: the participant's high-gamma frames (kept in the cluster's memory only);
+- ``targets``: the participant's high-gamma frames of its good channels, with their
+  names and positions (kept in the cluster's memory only);
 - ``fit``: the lagged ridge model of one layer (log-mel: the spectrogram) with its
   circular-shift null (:func:`neurospeech.encoding.fit`, :func:`neurospeech.encoding.significance`);
 - ``single-lag``: one point of the log-mel lag profile
@@ -26,20 +27,30 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospeech import bids, embeddings, encoding, grid, highgamma, provenance, stats
+from neurospeech import bids, embeddings, encoding, fingerprint, grid, highgamma, layout, stats
 from neurospeech.config import Encoding
 
 #: Feature space of the lag profile and of the acoustic baseline fit.
 ACOUSTIC = "log-mel"
 
 
-def targets(bids_root: str, subject: str) -> np.ndarray:
-    """Return the high-gamma frames (frames x good channels) of a participant."""
-    recording = bids.read_recording(bids_root, subject)
-    keep = bids.good_channels(recording, "the encoding targets")
-    return highgamma.extract(
-        recording.ieeg[:, keep], recording.sfreq, line_freq=recording.line_freq
-    )
+def targets(bids_root: str, subject: str) -> dict[str, np.ndarray]:
+    """Return a participant's high-gamma frames of its good channels, labelled.
+
+    Returns
+    -------
+    targets : dict of ndarray
+        ``frames`` (frames x channels), ``channels`` (their names) and ``positions``
+        (channels x 3, ACPC mm from ``electrodes.tsv``; NaN where it has none).
+    """
+    recording = bids.read_recording(bids_root, subject).pick_good()
+    names = recording.ch_names
+    positions = recording.electrodes.set_index("name").reindex(names)[["x", "y", "z"]]
+    return {
+        "frames": highgamma.extract(recording.ieeg, recording.sfreq, line_freq=recording.line_freq),
+        "channels": np.array(names, dtype=str),
+        "positions": positions.to_numpy(dtype=float),
+    }
 
 
 def features(bids_root: str, subject: str, space: str, cache_dir: str) -> dict[str, object]:
@@ -60,7 +71,7 @@ def features(bids_root: str, subject: str, space: str, cache_dir: str) -> dict[s
 
 
 def fit(
-    targets: np.ndarray,
+    targets: dict[str, np.ndarray],
     path: str,
     layer: int,
     lags_ms: list[int],
@@ -73,16 +84,19 @@ def fit(
     Returns
     -------
     result : dict of ndarray
-        Per electrode: ``r``, ``p``, ``q``, ``p_fwe`` (as
+        Per electrode: ``channels`` (names), ``positions``, ``r``, ``p``, ``q``, ``p_fwe`` (as
         :func:`neurospeech.encoding.significance`) and ``alpha_median`` (over the outer
         folds); ``draw_max``: the largest r over electrodes of each shift.
     """
+    frames = targets["frames"]
     result = encoding.fit(
-        embeddings.read_layer(path, layer), targets, lags_ms=lags_ms, n_components=n_components
+        embeddings.read_layer(path, layer), frames, lags_ms=lags_ms, n_components=n_components
     )
-    null = stats.circular_shift_null(targets, result.predicted, n_shifts=n_shifts, seed=seed)
-    table = encoding.significance(targets, result, null=null)
+    null = stats.circular_shift_null(frames, result.predicted, n_shifts=n_shifts, seed=seed)
+    table = encoding.significance(frames, result, null=null)
     return {
+        "channels": targets["channels"],
+        "positions": targets["positions"],
         **{column: table[column].to_numpy() for column in table},
         "alpha_median": np.median(result.alpha, axis=0),
         "draw_max": null.max(axis=1),
@@ -90,13 +104,13 @@ def fit(
 
 
 def single_lag(
-    targets: np.ndarray, path: str, lag_ms: int, n_shifts: int, seed: int
+    targets: dict[str, np.ndarray], path: str, lag_ms: int, n_shifts: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Fit the single-lag model of one point of the lag profile (log-mel features)."""
     r, draw_max = encoding.single_lag(
-        embeddings.read_layer(path, 0), targets, lag_ms, n_shifts=n_shifts, seed=seed
+        embeddings.read_layer(path, 0), targets["frames"], lag_ms, n_shifts=n_shifts, seed=seed
     )
-    return {"r": r, "draw_max": draw_max}
+    return {"channels": targets["channels"], "r": r, "draw_max": draw_max}
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,10 @@ class ParticipantFits:
 
     Attributes
     ----------
+    channels : list of str
+        The electrodes (the participant's good channels), in the order of every array.
+    positions : ndarray, shape (n_electrodes, 3)
+        Their ACPC positions (mm; NaN where ``electrodes.tsv`` has none).
     acoustic : dict of ndarray
         The log-mel fit (as :func:`fit`), with ``p_fwe_lags`` (the lag profile's).
     layers : dict
@@ -113,6 +131,8 @@ class ParticipantFits:
     profile : neurospeech.encoding.LagProfile
     """
 
+    channels: list[str]
+    positions: np.ndarray
     acoustic: dict[str, np.ndarray]
     layers: dict[str, dict[int, dict[str, np.ndarray]]]
     profile: encoding.LagProfile
@@ -140,13 +160,14 @@ def run(
     config: Encoding,
     client,
     *,
+    derivatives: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict[str, ParticipantFits]:
     """Run the encoding grid of ``config`` for ``subjects`` and join its results.
 
-    Features go to ``derivatives/neurospeech-embeddings/sub-XX``, the fits' results to
-    ``derivatives/neurospeech-grid/sub-XX`` (kept there: a run computes only what is
-    missing).
+    Features go to ``neurospeech-embeddings/sub-XX``, the fits' results to
+    ``neurospeech-grid/sub-XX`` under ``derivatives`` (kept there: a run computes only
+    what is missing).
 
     Parameters
     ----------
@@ -156,6 +177,8 @@ def run(
         Models, layers, lags, components, shifts and seed.
     client : distributed.Client
         From :func:`neurospeech.grid.connect`.
+    derivatives : path-like, optional
+        Where the features and results are kept (default: the dataset's ``derivatives/``).
     progress : bool
 
     Returns
@@ -169,10 +192,8 @@ def run(
         Tasks failed (each named with its participant, space and layer or lag); the
         others' results are kept.
     """
-    from neurospeech.embeddings import cache
-
     root = Path(bids_root)
-    derivatives = root / "derivatives"
+    derivatives = Path(derivatives) if derivatives is not None else layout.derivatives(root)
     spaces = [ACOUSTIC, *config.speech_models]
     found = grid.run(
         [
@@ -182,7 +203,7 @@ def run(
                     "bids_root": str(root),
                     "subject": sub,
                     "space": space,
-                    "cache_dir": str(derivatives / cache.FOLDER / f"sub-{sub}"),
+                    "cache_dir": str(layout.features(derivatives, sub)),
                 },
                 label={"sub": sub, "space": space},
                 kind="features",
@@ -193,13 +214,13 @@ def run(
             for space in spaces
         ],
         client,
-        derivatives / grid.FOLDER,
+        layout.grid(derivatives),
         desc="features",
         progress=progress,
     )
     files = {(t.label["sub"], t.label["space"]): result for t, result in found.results.items()}
 
-    hashes = provenance.input_hashes(root)
+    hashes = fingerprint.input_hashes(root)
     shifts = {"n_shifts": config.n_shifts, "seed": config.seed}
     tasks, plan = [], {}
     for sub in subjects:
@@ -252,7 +273,7 @@ def run(
         ]
         plan[sub] = (acoustic, layers, lags)
         tasks += [acoustic, *(t for by_layer in layers.values() for t in by_layer.values()), *lags]
-    done = grid.run(tasks, client, derivatives / grid.FOLDER, desc="fits", progress=progress)
+    done = grid.run(tasks, client, layout.grid(derivatives), desc="fits", progress=progress)
 
     fits = {}
     for sub, (acoustic, layers, lags) in plan.items():
@@ -269,6 +290,8 @@ def run(
                 result["p_fwe_layers"] = stats.permutation_p(result["r"], family[:, None])
             joined[space] = results
         fits[sub] = ParticipantFits(
+            channels=done[acoustic]["channels"].tolist(),
+            positions=done[acoustic]["positions"],
             acoustic={**done[acoustic], "p_fwe_lags": profile.p_fwe},
             layers=joined,
             profile=profile,

@@ -12,9 +12,10 @@ run through ``dask.distributed`` (:func:`connect`):
   ``dask scheduler --scheduler-file``), e.g. SLURM jobs started with ``dask-jobqueue``
   (see ``docs/cluster.md``).
 
-Every result that is kept is written atomically by the worker that made it, under
-``derivatives/neurospeech-grid/``, named by its label and a hash of its inputs, the
-package's code and the installed versions, before the worker reports it. A run that
+Every result that is kept is written by the worker that made it, before it reports,
+as an entry of a :class:`~neurospeech.store.Store` (``derivatives/neurospeech-grid/``
+by default), named by its label and keyed by its inputs, salted with the package's
+fingerprint (code and installed versions). A run that
 stops half way (a failed task, a killed worker or job) therefore loses nothing that was
 finished, and the next run computes only what is missing. A failed task does not stop
 the others: :class:`GridError` names it, and why, once the rest are done.
@@ -40,12 +41,11 @@ import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 from tqdm.auto import tqdm
 
-from neurospeech import _io
+from neurospeech import fingerprint
+from neurospeech.store import Store
 
 logger = logging.getLogger(__name__)
 
-#: Folder of the kept results under a dataset's ``derivatives/``.
-FOLDER = "neurospeech-grid"
 #: Name of the worker resource that marks a GPU (``dask worker --resources GPU=1``).
 GPU = "GPU"
 
@@ -250,40 +250,45 @@ def _with_dependencies(tasks: Iterable[Task]) -> list[Task]:
     return ordered
 
 
-def _keys(ordered: list[Task], salt: Mapping[str, Any]) -> dict[Task, str]:
-    """Return the key of each task: its name and a hash of all it depends on."""
-    keys: dict[Task, str] = {}
+def _entries(ordered: list[Task], folder: Path) -> dict[Task, _Entry]:
+    """Return where each task's result is kept: its store, entry name, key and description."""
+    salt = fingerprint.salt()
+    entries: dict[Task, _Entry] = {}
     for task in ordered:
-        func = f"{task.func.__module__}.{task.func.__qualname__}"
-        digest = _io.digest(
-            {
-                "func": func,
-                "label": dict(task.label),
-                "kind": task.kind,
-                "identity": dict(task.identity),
-                "needs": {arg: keys[dep] for arg, dep in task.dependencies.items()},
-                "salt": dict(salt),
-            }
+        description = {
+            "func": f"{task.func.__module__}.{task.func.__qualname__}",
+            "label": dict(task.label),
+            "kind": task.kind,
+            "identity": dict(task.identity),
+            "needs": {arg: entries[dep].key for arg, dep in task.dependencies.items()},
+        }
+        key = fingerprint.key(description, salt)
+        subject = task.label.get("sub")
+        entries[task] = _Entry(
+            str(folder / f"sub-{subject}" if subject else folder),
+            f"{task.name}_{key[:12]}",
+            key,
+            description,
         )
-        keys[task] = f"{task.name}_{digest[:12]}"
-    return keys
+    return entries
 
 
-def _path(folder: Path, task: Task, key: str) -> Path:
-    subject = task.label.get("sub")
-    return (folder / f"sub-{subject}" if subject else folder) / f"{key}.npz"
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """Where a task's result is kept (a :class:`~neurospeech.store.Store` entry)."""
 
+    folder: str
+    name: str
+    key: str
+    description: dict[str, Any]
 
-def _read(path: Path) -> dict[str, np.ndarray] | None:
-    """Return a kept result, or None if it is missing or unreadable (then computed again)."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError) as err:
-        logger.warning("%s is unreadable (%s); computing it again", path, err)
-        return None
+    def read(self) -> dict[str, np.ndarray] | None:
+        """Return the kept result, or None if missing, stale or damaged (then computed again)."""
+        return Store(self.folder).get(self.name, self.key)
+
+    def write(self, result: Mapping[str, Any]) -> None:
+        """Keep ``result`` (a dict of arrays)."""
+        Store(self.folder).put(self.name, self.key, self.description, dict(result))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,17 +299,16 @@ class _Done:
     seconds: float
 
 
-def _execute(func: Callable[..., Any], path: str | None, kwargs: dict[str, Any]) -> _Done:
-    """Run one task on a worker; write its result before returning it, if it is kept."""
+def _execute(func: Callable[..., Any], entry: _Entry | None, kwargs: dict[str, Any]) -> _Done:
+    """Run one task on a worker; keep its result before returning it, if it is kept."""
     kwargs = {arg: v.result if isinstance(v, _Done) else v for arg, v in kwargs.items()}
     start = time.perf_counter()
     result = func(**kwargs)
     seconds = time.perf_counter() - start
-    if path is not None:
+    if entry is not None:
         if not isinstance(result, Mapping):
             raise TypeError(f"{func.__qualname__} must return a dict of arrays to be kept")
-        with _io.atomic_path(path) as tmp:
-            np.savez(tmp, allow_pickle=False, **result)
+        entry.write(result)
     return _Done(result, seconds)
 
 
@@ -348,19 +352,14 @@ def run(
     """
     from distributed import as_completed
 
-    from neurospeech import provenance
-
     wanted = list(tasks)
     asked = set(wanted)
     ordered = _with_dependencies(wanted)
-    keys = _keys(
-        ordered, {"code": provenance.code_hash(), "packages": provenance.package_versions()}
-    )
-    folder = Path(folder)
+    entries = _entries(ordered, Path(folder))
     results: dict[Task, Any] = {}
     for task in ordered:
         if task.keep:
-            kept = _read(_path(folder, task, keys[task]))
+            kept = entries[task].read()
             if kept is not None:
                 results[task] = kept
     from_cache = [task for task in wanted if task in results]
@@ -386,13 +385,12 @@ def run(
             arg: futures.get(value, results.get(value)) if isinstance(value, Task) else value
             for arg, value in task.kwargs.items()
         }
-        path = str(_path(folder, task, keys[task])) if task.keep else None
         futures[task] = client.submit(
             _execute,
             task.func,
-            path,
+            entries[task] if task.keep else None,
             kwargs,
-            key=f"{keys[task]}-{run_id}",
+            key=f"{entries[task].name}-{run_id}",
             resources={GPU: 1} if task.gpu and gpu else None,
         )
     by_future = {future.key: task for task, future in futures.items()}

@@ -33,7 +33,7 @@ from sklearn.linear_model import ElasticNet
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
-from neurospeech import bids, highgamma, ridge, stats
+from neurospeech import highgamma, ridge, stats
 from neurospeech.bids import Recording
 
 #: The paper's regression model.
@@ -100,7 +100,7 @@ def trial_means(
     amplitude) averaged over ``int(trial_length * sfreq)`` samples from each ``word``
     event's ``sample``. Channels flagged bad (non-finite samples) are left out with a
     :class:`~neurospeech.bids.RecordingWarning` (the published code has no such step);
-    the columns are then the channels of :func:`neurospeech.bids.good_channels`.
+    the columns are then the channels of :meth:`~neurospeech.bids.Recording.pick_good`.
 
     Parameters
     ----------
@@ -120,9 +120,9 @@ def trial_means(
     length = int(trial_length * recording.sfreq)
     starts = words["sample"].to_numpy(dtype=int)
     _check_fit(recording, words, starts, starts + length, recording.ieeg.shape[0], "samples")
-    keep = bids.good_channels(recording, "the trial means")
+    recording = recording.pick_good()
     env = highgamma.envelope(
-        recording.ieeg[:, keep],
+        recording.ieeg,
         recording.sfreq,
         line_freq=recording.line_freq,
         method=method,

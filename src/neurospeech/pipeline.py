@@ -1,9 +1,22 @@
-"""Run the analysis scripts of ``analysis/`` and collect what they write in ``paper/``.
+"""The orchestrator: run the analysis steps, keep their records, reproduce and verify.
 
-Each analysis is a jupytext percent script. :func:`reproduce` executes every one of
-them as a notebook (so the executed notebook is kept beside the outputs), with the
-run's context passed through environment variables that :func:`context` reads, so the
-same script also runs as a plain ``python analysis/NN_name.py``.
+Each analysis script of ``analysis/`` is a step. :func:`reproduce` executes every one of
+them as a notebook (the executed notebook is kept beside the outputs), handing it its
+context (:mod:`neurospeech.runtime`) through environment variables, so the same script
+also runs as a plain ``python analysis/NN_name.py``.
+
+A step's key is the description of what it depends on (the script, its slice of the
+configuration, the dataset's files) salted with the package's fingerprint (code and
+installed versions: :mod:`neurospeech.fingerprint`). Its record, an entry of a
+:class:`~neurospeech.store.Store` under ``paper/build/steps/``, holds the key and the
+outputs the script declared through its save helpers, with their sha256. A step whose
+record has the current key and whose outputs are intact is not run again. Before a step
+runs again, the outputs of its record and those declared by an unfinished attempt (a
+journal left by a killed run) are removed; a step that fails removes what it declared.
+The manifest and the report are built from the records only, and files of ``paper/``
+that no step owns are named (``clean=True`` removes them).
+
+One reproduce or verify runs per checkout at a time (:mod:`neurospeech.lock`).
 """
 
 from __future__ import annotations
@@ -11,163 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from neurospeech import _io
+from neurospeech import _io, fingerprint, layout, lock, runtime
 from neurospeech import config as configuration
 from neurospeech.config import Config
+from neurospeech.store import Store
 
 logger = logging.getLogger(__name__)
-
-_ENV = {
-    "profile": "NEUROSPEECH_PROFILE",
-    "bids_root": "NEUROSPEECH_BIDS_ROOT",
-    "paper_dir": "NEUROSPEECH_PAPER_DIR",
-    "config": "NEUROSPEECH_CONFIG",
-    "workers": "NEUROSPEECH_WORKERS",
-    "scheduler": "NEUROSPEECH_SCHEDULER",
-}
-
-
-@dataclass(frozen=True)
-class Context:
-    """Where an analysis reads its data and writes its outputs, and its configuration.
-
-    Attributes
-    ----------
-    bids_root : Path
-        The BIDS dataset.
-    paper_dir : Path
-        ``paper/``; figures go to ``paper_dir / "figures"``, tables to ``paper_dir / "tables"``,
-        sound files to ``paper_dir / "audio"``.
-    config : neurospeech.config.Config
-        The run's validated configuration (its profile: ``"sample"``, simulated data, or
-        ``"swpd"``, the real dataset).
-    workers : int, optional
-        Run task grids on this many local worker processes (:func:`neurospeech.grid.connect`).
-    scheduler : str, optional
-        Run task grids on the cluster of this Dask scheduler (address or scheduler file).
-        Neither: in this process. The executor never changes a result, so it is not part
-        of the configuration.
-    """
-
-    bids_root: Path
-    paper_dir: Path
-    config: Config = field(default_factory=Config)
-    workers: int | None = None
-    scheduler: str | None = None
-
-    @property
-    def profile(self) -> str:
-        """The configuration's profile."""
-        return self.config.profile
-
-    @property
-    def figures(self) -> Path:
-        """Folder of the generated figures."""
-        return self.paper_dir / "figures"
-
-    @property
-    def tables(self) -> Path:
-        """Folder of the generated tables."""
-        return self.paper_dir / "tables"
-
-    @property
-    def audio(self) -> Path:
-        """Folder of the generated sound files."""
-        return self.paper_dir / "audio"
-
-    def embeddings_cache(self, subject: str) -> Path:
-        """Folder of the participant's cached features, under the dataset's ``derivatives/``.
-
-        Shared by the analyses, so a model's features are computed once per participant.
-        """
-        from neurospeech.embeddings import cache
-
-        return self.bids_root / "derivatives" / cache.FOLDER / f"sub-{subject}"
-
-    @property
-    def simulated(self) -> bool:
-        """Whether the data are the simulated sample rather than real recordings."""
-        return self.config.simulated
-
-    def subjects(self) -> list[str]:
-        """Return the configured participants of the dataset (all of them by default).
-
-        Raises
-        ------
-        neurospeech.config.ConfigError
-            If a configured participant is not in the dataset.
-        """
-        from neurospeech import bids
-
-        return self.config.subjects(bids.subjects(self.bids_root), self.bids_root)
-
-    def executor(self):
-        """Return a context manager giving the ``distributed.Client`` of the run's task grids."""
-        from neurospeech import grid
-
-        return grid.connect(workers=self.workers, scheduler=self.scheduler)
-
-    def to_env(self) -> dict[str, str]:
-        """Return the environment variables that :func:`context` reads back.
-
-        The configuration travels as JSON in ``NEUROSPEECH_CONFIG``.
-        """
-        env = {
-            _ENV["profile"]: self.profile,
-            _ENV["bids_root"]: str(self.bids_root),
-            _ENV["paper_dir"]: str(self.paper_dir),
-            _ENV["config"]: json.dumps(self.config.to_dict(), sort_keys=True),
-        }
-        if self.workers is not None:
-            env[_ENV["workers"]] = str(self.workers)
-        if self.scheduler is not None:
-            env[_ENV["scheduler"]] = self.scheduler
-        return env
-
-
-def context() -> Context:
-    """Return the context of the current run, from the environment.
-
-    ``NEUROSPEECH_PROFILE`` (default ``sample``), ``NEUROSPEECH_BIDS_ROOT`` (default
-    ``data/<profile>``), ``NEUROSPEECH_PAPER_DIR`` (default ``paper``) and
-    ``NEUROSPEECH_CONFIG``: a TOML file of settings, or the configuration itself as JSON
-    (how :func:`reproduce` hands it to the scripts); ``NEUROSPEECH_WORKERS`` and
-    ``NEUROSPEECH_SCHEDULER``: the executor of task grids (default: this process).
-    """
-    given = os.environ.get(_ENV["config"])
-    profile = os.environ.get(_ENV["profile"])
-    if given and given.lstrip().startswith("{"):
-        cfg = configuration.from_dict(json.loads(given), profile=profile, where=_ENV["config"])
-    else:
-        cfg = configuration.load(given or None, profile=profile)
-    workers = os.environ.get(_ENV["workers"])
-    return Context(
-        bids_root=Path(os.environ.get(_ENV["bids_root"], Path("data") / cfg.profile)),
-        paper_dir=Path(os.environ.get(_ENV["paper_dir"], "paper")),
-        config=cfg,
-        workers=int(workers) if workers else None,
-        scheduler=os.environ.get(_ENV["scheduler"]) or None,
-    )
-
-
-def start() -> Context:
-    """Begin an analysis script: return the run's context, with the figure style applied.
-
-    Prints the profile and the data folder, and says so when the data are simulated.
-    """
-    from neurospeech import figures
-
-    ctx = context()
-    figures.apply_style()
-    print(f"profile: {ctx.profile}; data: {ctx.bids_root}")
-    if ctx.simulated:
-        print("These are SIMULATED data (neurospeech.simulate), not recordings.")
-    return ctx
 
 
 def analysis_scripts(project_root: Path) -> list[Path]:
@@ -175,7 +41,7 @@ def analysis_scripts(project_root: Path) -> list[Path]:
     return sorted((project_root / "analysis").glob("[0-9][0-9]_*.py"))
 
 
-def run_script(script: Path, ctx: Context, notebook_dir: Path, cwd: Path) -> Path:
+def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path) -> Path:
     """Execute one percent script as a notebook and save the executed notebook.
 
     Raises
@@ -209,15 +75,6 @@ def run_script(script: Path, ctx: Context, notebook_dir: Path, cwd: Path) -> Pat
     return out
 
 
-def _snapshot(paper_dir: Path) -> dict[Path, tuple[int, int]]:
-    """Size and modification time of every output file under ``paper_dir``."""
-    from neurospeech.provenance import output_files
-
-    return {
-        path: (path.stat().st_size, path.stat().st_mtime_ns) for path in output_files(paper_dir)
-    }
-
-
 def _intact(paper_dir: Path, outputs: dict[str, str]) -> bool:
     """Whether every recorded output is there with its recorded bytes."""
     return all(
@@ -248,15 +105,71 @@ def step_name(script: Path) -> str:
     return script.stem.split("_", 1)[1]
 
 
-def _changed_since(paper_dir: Path, before: dict[Path, tuple[int, int]]) -> list[Path]:
-    """Return the output files created or changed since the snapshot ``before``, sorted."""
-    return sorted(path for path, stat in _snapshot(paper_dir).items() if before.get(path) != stat)
-
-
 def _configuration(given: Config | str | os.PathLike | None, profile: str | None) -> Config:
     if isinstance(given, Config):
         return configuration.from_dict(given.to_dict(), profile=profile)
     return configuration.load(given, profile=profile)
+
+
+def lock_path(project_root: str | os.PathLike) -> Path:
+    """Return the lock file of a checkout: one reproduce or verify at a time."""
+    return Path(project_root) / "paper" / "build" / "reproduce.lock"
+
+
+def _declared(journal: Path) -> list[str]:
+    """Return the outputs a step declared in its journal (relative to ``paper/``), in order."""
+    if not journal.exists():
+        return []
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def _remove(paper_dir: Path, outputs) -> None:
+    """Remove the outputs named (paths relative to ``paper_dir``), those that exist."""
+    for rel in outputs:
+        (paper_dir / rel).unlink(missing_ok=True)
+
+
+def _unowned(paper_dir: Path, steps: dict[str, dict]) -> list[Path]:
+    """Return the files of ``paper_dir``'s output folders that no step's record owns."""
+    from neurospeech.provenance import output_files
+
+    owned = {rel for step in steps.values() for rel in step["outputs"]}
+    return [p for p in output_files(paper_dir) if p.relative_to(paper_dir).as_posix() not in owned]
+
+
+def _run_step(
+    script: Path,
+    key: str,
+    description: dict,
+    records: Store,
+    ctx: runtime.Context,
+    root: Path,
+) -> dict:
+    """Run one step from clean: remove what it wrote before, run it, record what it declared."""
+    paper = ctx.paper_dir
+    previous = (records.record(script.stem) or {}).get("value") or {}
+    _remove(paper, [*previous.get("outputs", {}), *_declared(ctx.journal)])
+    records.remove(script.stem)
+    ctx.journal.unlink(missing_ok=True)
+    logger.info("running %s", script.name)
+    try:
+        run_script(script, ctx, paper / "build" / "notebooks", root)
+        declared = _declared(ctx.journal)
+        absent = [rel for rel in declared if not (paper / rel).is_file()]
+        if absent:
+            raise RuntimeError(f"{script} declared outputs it did not write: {', '.join(absent)}")
+    except BaseException:  # a failed step leaves none of its outputs behind
+        _remove(paper, _declared(ctx.journal))
+        ctx.journal.unlink(missing_ok=True)
+        raise
+    record = {
+        "script": script.relative_to(root).as_posix(),
+        "outputs": {rel: _io.sha256(paper / rel) for rel in sorted(declared)},
+    }
+    records.put(script.stem, key, description, record)
+    ctx.journal.unlink()
+    return record
 
 
 def reproduce(
@@ -266,21 +179,27 @@ def reproduce(
     config: Config | str | os.PathLike | None = None,
     paper_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
+    derivatives_dir: str | os.PathLike | None = None,
     use_datalad: bool = True,
     force: bool = False,
+    clean: bool = False,
+    wait: float = 0.0,
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> dict[str, object]:
     """Regenerate every figure and table of the paper, skipping the steps already done.
 
-    Each analysis script is a step. Its key hashes the script, the slice of the
-    configuration it reads (:meth:`neurospeech.config.Config.slice`), the package's
-    code, the installed package versions and the dataset's files; a step whose key and
-    outputs (their sha256) match its record in ``paper/build/steps/`` is not run again,
-    so an interrupted reproduce resumes where it stopped. A step that fails leaves none
-    of its outputs behind. At the end ``paper/manifest.json`` records the commit,
-    package versions, model revisions, configuration, input hashes, each step and the
-    sha256 of every output, and ``paper/build/index.html`` is built (:mod:`neurospeech.report`).
+    Each analysis script is a step, keyed by the script, the slice of the configuration
+    it reads (:meth:`neurospeech.config.Config.slice`), the dataset's files and the
+    package's fingerprint (code, installed versions). A step whose record in
+    ``paper/build/steps/`` has its key and intact outputs (their sha256) is not run
+    again, so an interrupted reproduce resumes where it stopped. Before a step runs,
+    the outputs it wrote before are removed; a step that fails leaves none of its
+    outputs behind. At the end ``paper/manifest.json`` records the commit, package
+    versions, model revisions, configuration, input hashes, each step and the sha256 of
+    every output the steps declared, and ``paper/build/index.html`` is built
+    (:mod:`neurospeech.report`). Files of ``paper/`` that no step owns are named (they
+    are in neither), and removed with ``clean=True``.
 
     Parameters
     ----------
@@ -295,10 +214,18 @@ def reproduce(
         Where outputs go (default: ``paper/`` of the checkout).
     data_dir : path-like, optional
         Folder of the datasets (default: ``data/`` of the checkout).
+    derivatives_dir : path-like, optional
+        Where the features cache and the grids' results are kept (default: the
+        dataset's ``derivatives/``).
     use_datalad : bool
         Make the sample as a DataLad dataset (``datalad run``).
     force : bool
-        Run every step even if its record says it is done.
+        Run every step, even if its record says it is done.
+    clean : bool
+        Remove the files of ``paper/figures``, ``tables`` and ``audio`` that no step owns.
+    wait : float
+        Seconds to wait for another reproduce or verify of the checkout to finish
+        (default: refuse at once, naming it).
     workers, scheduler
         Where the task grids run (:func:`neurospeech.grid.connect`): this many local
         worker processes, or the cluster of a Dask scheduler; default this process. Not
@@ -308,63 +235,101 @@ def reproduce(
     -------
     manifest : dict
         As written to ``paper/manifest.json``.
-    """
-    from neurospeech import provenance, report
 
+    Raises
+    ------
+    neurospeech.lock.LockError
+        If another reproduce or verify of the checkout is running (it is named).
+    """
     root = Path(project_root).resolve()
-    cfg = _configuration(config, profile)
-    paper = Path(paper_dir).resolve() if paper_dir is not None else root / "paper"
-    data = Path(data_dir).resolve() if data_dir is not None else None
+    with lock.hold(lock_path(root), "neurospeech reproduce", wait=wait):
+        return _reproduce(
+            root,
+            _configuration(config, profile),
+            paper_dir=Path(paper_dir).resolve() if paper_dir is not None else root / "paper",
+            data_dir=Path(data_dir).resolve() if data_dir is not None else None,
+            derivatives_dir=derivatives_dir,
+            use_datalad=use_datalad,
+            force=force,
+            clean=clean,
+            workers=workers,
+            scheduler=scheduler,
+        )
+
+
+def _reproduce(
+    root: Path,
+    cfg: Config,
+    *,
+    paper_dir: Path,
+    data_dir: Path | None,
+    derivatives_dir: str | os.PathLike | None,
+    use_datalad: bool,
+    force: bool,
+    clean: bool,
+    workers: int | None,
+    scheduler: str | None,
+) -> dict[str, object]:
+    """:func:`reproduce`, the lock held."""
+    from neurospeech import bids, provenance, report
+
+    paper = paper_dir
     scripts = analysis_scripts(root)
     if not scripts:
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
-    bids_root = _dataset(root, cfg.profile, data, use_datalad)
-    ctx = Context(bids_root, paper, cfg, workers=workers, scheduler=scheduler)
-    ctx.subjects()  # a participant not in the dataset stops the run before any step
+    bids_root = _dataset(root, cfg.profile, data_dir, use_datalad)
+    derivatives = (
+        Path(derivatives_dir).resolve()
+        if derivatives_dir is not None
+        else layout.derivatives(bids_root)
+    )
+    cfg.subjects(bids.subjects(bids_root), bids_root)  # an unknown participant stops the run now
     # until every step has finished, no manifest or report describes the outputs
     for stale in (paper / "manifest.json", paper / "build" / "index.html"):
         stale.unlink(missing_ok=True)
-    inputs = provenance.input_hashes(bids_root)
-    common = {
-        "code": provenance.code_hash(),
-        "packages": provenance.package_versions(),
-        "inputs": inputs,
-    }
+    inputs = fingerprint.input_hashes(bids_root)
+    salt = fingerprint.salt()
+    records = Store(paper / "build" / "steps", fmt=None)
     steps = {}
     for script in tqdm(scripts, desc="analyses"):
-        key = _io.digest(
-            {
-                **common,
-                "script": script.read_text(encoding="utf-8"),
-                "config": cfg.slice(step_name(script)),
-            }
-        )
-        record_path = paper / "build" / "steps" / f"{script.stem}.json"
-        record = json.loads(record_path.read_text()) if record_path.exists() else None
-        if not force and record and record["key"] == key and _intact(paper, record["outputs"]):
-            logger.info("%s: inputs, configuration and outputs unchanged; not run", script.name)
-            steps[script.stem] = record
-            continue
-        record_path.unlink(missing_ok=True)
-        before = _snapshot(paper)
-        logger.info("running %s", script.name)
-        try:
-            run_script(script, ctx, paper / "build" / "notebooks", root)
-        except BaseException:  # a failed step leaves none of its outputs behind
-            for path in _changed_since(paper, before):
-                path.unlink()
-            raise
-        written = _changed_since(paper, before)
-        record = {
+        step = step_name(script)
+        description = {
             "script": script.relative_to(root).as_posix(),
-            "key": key,
-            "outputs": {p.relative_to(paper).as_posix(): _io.sha256(p) for p in written},
+            "script_sha256": _io.sha256(script),
+            "config": cfg.slice(step),
+            "inputs": _io.digest(inputs),
         }
-        _io.write_json(record_path, record)
-        steps[script.stem] = record
-    result = provenance.manifest(
-        project_root=root, config=cfg, inputs=inputs, steps=steps, paper_dir=paper
-    )
+        key = fingerprint.key(description, salt)
+        ctx = runtime.Context.of(
+            step,
+            bids_root,
+            paper,
+            cfg,
+            derivatives=derivatives,
+            journal=records.folder / f"{script.stem}.outputs",
+            workers=workers,
+            scheduler=scheduler,
+        )
+        done = records.get(script.stem, key)
+        unfinished = ctx.journal.exists()
+        if force or unfinished or done is None or not _intact(paper, done["outputs"]):
+            done = _run_step(script, key, description, records, ctx, root)
+        else:
+            logger.info("%s: inputs, configuration and outputs unchanged; not run", script.name)
+        steps[script.stem] = {"script": done["script"], "key": key, "outputs": done["outputs"]}
+    unowned = _unowned(paper, steps)
+    if unowned and clean:
+        _remove(paper, unowned)
+        logger.warning("removed %d file(s) of %s that no step owns", len(unowned), paper)
+    elif unowned:
+        logger.warning(
+            "%d file(s) of %s belong to no step and are not in the manifest (remove them "
+            "with `neurospeech reproduce --clean`): %s",
+            len(unowned),
+            paper,
+            ", ".join(p.relative_to(paper).as_posix() for p in unowned),
+        )
+    result = provenance.manifest(project_root=root, config=cfg, inputs=inputs, steps=steps)
     _io.write_json(paper / "manifest.json", result)
     report.build(paper, result, manuscript=root / "paper" / "manuscript.md")
     return result
@@ -426,16 +391,20 @@ def verify(
     project_root: str | os.PathLike = ".",
     *,
     config: Config | str | os.PathLike | None = None,
+    reuse_derivatives: bool = False,
+    wait: float = 0.0,
     workers: int | None = None,
     scheduler: str | None = None,
 ):
     """Re-run every step from scratch in a temporary folder and compare with the manifest.
 
     The run uses the configuration the manifest records, or ``config`` to see which
-    outputs another setting changes. The sample is simulated again
-    there too, so its features are computed again; the real data are read where
-    installed, with the features cached beside them. Every table, figure and sound file
-    is compared byte for byte with the sha256 that ``paper/manifest.json`` records.
+    outputs another setting changes. Nothing cached is trusted: the features and the
+    grids' results are computed again in the temporary folder (the sample is simulated
+    again there too), unless ``reuse_derivatives`` is given; then the dataset's
+    ``derivatives/`` are used, and every entry whose key no longer matches the current
+    fingerprint (code, versions, inputs) is computed again. Every table, figure and sound
+    file is compared byte for byte with the sha256 that ``paper/manifest.json`` records.
 
     Parameters
     ----------
@@ -445,6 +414,12 @@ def verify(
     config : Config or path-like, optional
         A configuration (or TOML file of settings over the profile's defaults) to run
         with instead of the manifest's.
+    reuse_derivatives : bool
+        Use the dataset's features cache and grid results (re-keyed) instead of
+        computing them again.
+    wait : float
+        Seconds to wait for another reproduce or verify of the checkout (see
+        :func:`reproduce`).
     workers, scheduler
         The executor of the re-run's task grids (see :func:`reproduce`): verifying on
         another executor than the one that made the manifest checks that it changes
@@ -455,11 +430,17 @@ def verify(
     comparison : neurospeech.provenance.Comparison
         ``.ok`` is True when every output is identical; ``.report()`` names the others.
     """
+    root = Path(project_root).resolve()
+    with lock.hold(lock_path(root), "neurospeech verify", wait=wait):
+        return _verify(root, profile, config, reuse_derivatives, workers, scheduler)
+
+
+def _verify(root, profile, config, reuse_derivatives, workers, scheduler):
+    """:func:`verify`, the lock held."""
     import tempfile
 
     from neurospeech import provenance
 
-    root = Path(project_root).resolve()
     path = root / "paper" / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(f"no manifest at {path}: run `nox -s reproduce` first")
@@ -473,13 +454,20 @@ def verify(
     else:
         cfg = _configuration(config, recorded["config"]["profile"])
     with tempfile.TemporaryDirectory(prefix="neurospeech-verify-") as tmp:
-        data = Path(tmp) / "data" if cfg.simulated else None
-        made = reproduce(
-            project_root=root,
-            config=cfg,
+        derivatives = (
+            layout.derivatives(root / "data" / cfg.profile)
+            if reuse_derivatives
+            else Path(tmp) / layout.DERIVATIVES
+        )
+        made = _reproduce(
+            root,
+            cfg,
             paper_dir=Path(tmp) / "paper",
-            data_dir=data,
+            data_dir=Path(tmp) / "data" if cfg.simulated else None,
+            derivatives_dir=derivatives,
             use_datalad=False,
+            force=False,
+            clean=False,
             workers=workers,
             scheduler=scheduler,
         )

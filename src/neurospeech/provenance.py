@@ -7,66 +7,23 @@ those a manifest records.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import neurospeech
-from neurospeech import _io, grid
+from neurospeech import fingerprint
 from neurospeech.config import Config
-from neurospeech.embeddings import cache
 
 #: Folders of ``paper/`` whose files are outputs (compared by ``verify``).
 OUTPUT_FOLDERS = ("figures", "tables", "audio")
-#: Folders of a dataset that are not inputs: version control, the features cache
-#: (``derivatives/neurospeech-embeddings``) and the grid's results
-#: (``derivatives/neurospeech-grid``); other derivatives, such as the simulation's truth,
-#: are inputs.
-_NOT_INPUTS = {".git", ".datalad", cache.FOLDER, grid.FOLDER}
-
-
-def _files(folder: Path, skip: set[str] = frozenset()) -> list[Path]:
-    """Every file under ``folder`` (following links), sorted, leaving out the ``skip`` names."""
-    found = []
-    for parent, dirs, names in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if d not in skip)
-        found += [Path(parent) / name for name in sorted(names) if not name.startswith(".")]
-    return found
-
-
-def input_hashes(bids_root: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every file of the dataset (not the features cache), by relative path.
-
-    Annexed files (DataLad links) are hashed by content.
-    """
-    root = Path(bids_root)
-    return {f.relative_to(root).as_posix(): _io.sha256(f) for f in _files(root, _NOT_INPUTS)}
 
 
 def output_files(paper_dir: str | os.PathLike) -> list[Path]:
-    """Every output file under ``paper_dir`` (figures, tables, audio; not temporary files)."""
-    return [f for folder in OUTPUT_FOLDERS for f in _files(Path(paper_dir) / folder)]
-
-
-def output_hashes(paper_dir: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every output under ``paper_dir``, by path relative to it."""
-    paper = Path(paper_dir)
-    return {f.relative_to(paper).as_posix(): _io.sha256(f) for f in output_files(paper)}
-
-
-def code_hash() -> str:
-    """SHA-256 over the package's source files (their paths and contents)."""
-    package = Path(neurospeech.__file__).parent
-    digest = hashlib.sha256()
-    for path in _files(package, {"__pycache__"}):
-        if path.suffix == ".py":
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    """Every file in the output folders of ``paper_dir`` (not hidden temporary files)."""
+    return [f for folder in OUTPUT_FOLDERS for f in fingerprint.files(Path(paper_dir) / folder)]
 
 
 def git_state(project_root: str | os.PathLike) -> dict[str, object]:
@@ -86,16 +43,6 @@ def git_state(project_root: str | os.PathLike) -> dict[str, object]:
     return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
 
 
-def package_versions() -> dict[str, str]:
-    """Version of every installed distribution, by lower-case name."""
-    versions = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            versions[name.lower()] = dist.version
-    return dict(sorted(versions.items()))
-
-
 def model_revisions(config: Config) -> dict[str, dict[str, object]]:
     """Model id, pinned commit and untrained flag of each feature space the run uses."""
     from neurospeech.embeddings import registry
@@ -112,7 +59,6 @@ def manifest(
     config: Config,
     inputs: dict[str, str],
     steps: dict[str, dict],
-    paper_dir: Path,
 ) -> dict[str, object]:
     """Assemble the manifest of a reproduce.
 
@@ -123,11 +69,10 @@ def manifest(
     config : neurospeech.config.Config
         The run's configuration (recorded whole).
     inputs : dict
-        From :func:`input_hashes`.
+        From :func:`neurospeech.fingerprint.input_hashes`.
     steps : dict
-        Per analysis script, its record (cache key and the outputs it wrote).
-    paper_dir : Path
-        Where the outputs are.
+        Per analysis script, its record (cache key and the outputs it declared, with
+        their sha256): the manifest's outputs are theirs, and nothing else.
     """
     return {
         "neurospeech": neurospeech.__version__,
@@ -136,11 +81,11 @@ def manifest(
         "profile": config.profile,
         "config": config.to_dict(),
         "models": model_revisions(config),
-        "code": code_hash(),
+        "code": fingerprint.code_hash(),
         "inputs": inputs,
         "steps": steps,
-        "outputs": output_hashes(paper_dir),
-        "packages": package_versions(),
+        "outputs": dict(sorted(o for step in steps.values() for o in step["outputs"].items())),
+        "packages": fingerprint.package_versions(),
     }
 
 

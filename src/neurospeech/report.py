@@ -55,10 +55,21 @@ pre { background: #f6f6f6; padding: 0.5rem; overflow-x: auto; font-size: 0.8rem;
 """
 
 
-def read_tables(paper_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
-    """Return every table of ``paper_dir/tables`` (its CSV files) by name."""
+def _outputs(manifest: dict[str, Any], folder: str, suffix: str) -> list[str]:
+    """Names (stems) of the run's outputs in ``folder`` with ``suffix``, sorted."""
+    return sorted(
+        Path(rel).stem
+        for rel in manifest["outputs"]
+        if rel.startswith(f"{folder}/") and rel.endswith(suffix)
+    )
+
+
+def read_tables(paper_dir: str | os.PathLike, manifest: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Return every table the run made (its CSV outputs, as the manifest lists them) by name."""
     folder = Path(paper_dir) / "tables"
-    return {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+    return {
+        name: pd.read_csv(folder / f"{name}.csv") for name in _outputs(manifest, "tables", ".csv")
+    }
 
 
 def _made_by(manifest: dict[str, Any]) -> dict[str, str]:
@@ -78,8 +89,9 @@ class _Page:
         if manifest.get("dirty"):
             commit += " with uncommitted changes"
         self.commit = commit
-        self.figures = sorted(p.stem for p in (paper_dir / "figures").glob("*.svg"))
-        self.sounds = sorted(p.stem for p in (paper_dir / "audio").glob("*.wav"))
+        self.outputs = set(manifest["outputs"])
+        self.figures = _outputs(manifest, "figures", ".svg")
+        self.sounds = _outputs(manifest, "audio", ".wav")
         self.placed_figures: list[str] = []
         self.placed_sounds: list[str] = []
 
@@ -188,7 +200,7 @@ def _rest(page: _Page, tables: dict[str, pd.DataFrame]) -> str:
         parts.append("## Tables")
         for name, table in tables.items():
             links = f"[CSV](../tables/{name}.csv)"
-            if (page.paper_dir / "tables" / f"{name}.tex").exists():
+            if f"tables/{name}.tex" in page.outputs:
                 links += f", [LaTeX](../tables/{name}.tex)"
             script = page.made_by.get(f"tables/{name}.csv", "an unknown script")
             parts.append(f"- **{name}** ({len(table)} rows): {links}; made by `{script}`")
@@ -236,6 +248,9 @@ def build(
 ) -> Path:
     """Write ``paper_dir/build/index.html`` from the outputs, the manifest and the manuscript.
 
+    Only the outputs the manifest lists (those the steps declared) are shown, so a file
+    of ``paper/`` that no step owns never enters the report.
+
     Parameters
     ----------
     paper_dir : path-like
@@ -257,7 +272,7 @@ def build(
 
     paper_dir = Path(paper_dir)
     simulated = config.from_dict(manifest["config"]).simulated
-    tables = read_tables(paper_dir)
+    tables = read_tables(paper_dir, manifest)
     page = _Page(paper_dir, manifest)
     body = ""
     if manuscript is not None and Path(manuscript).exists():

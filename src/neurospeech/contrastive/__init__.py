@@ -15,6 +15,7 @@ convolutions with GLU), :mod:`~.train` fits it with the CLIP loss, and
 ridge baseline and chance.
 """
 
+from neurospeech.config import ContrastiveTraining
 from neurospeech.contrastive.data import (
     Participant,
     Segments,
@@ -32,13 +33,13 @@ from neurospeech.contrastive.evaluate import (
     word_folds,
 )
 from neurospeech.contrastive.model import BrainModule
-from neurospeech.contrastive.train import Batched, Config, batched, clip_loss, fit, predict
+from neurospeech.contrastive.train import Batched, batched, clip_loss, fit, predict
 
 __all__ = [
     "KS",
     "Batched",
     "BrainModule",
-    "Config",
+    "ContrastiveTraining",
     "Participant",
     "Segments",
     "batched",

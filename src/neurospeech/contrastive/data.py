@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurospeech import audio, bids, embeddings, highgamma
+from neurospeech import audio, embeddings, highgamma
 from neurospeech.bids import Recording, RecordingWarning
 
 #: Neural frames: 50 ms windows every 10 ms (100 Hz), as everywhere in the package.
@@ -208,10 +208,10 @@ def participant(recording: Recording, *, broadband: bool = False) -> Participant
     participant : Participant
         Words without a detectable speech onset are left out with a warning.
     """
-    keep = bids.good_channels(recording, "the contrastive decoder")
-    names = [recording.ch_names[i] for i in keep]
+    recording = recording.pick_good()
+    names = recording.ch_names
     positions = contact_positions(recording, names)
-    ieeg = recording.ieeg[:, keep]
+    ieeg = recording.ieeg
     frames = highgamma.extract(ieeg, recording.sfreq, WINDOW, SHIFT, line_freq=recording.line_freq)
     signals = [robust_scale(frames, names)]
     if broadband:

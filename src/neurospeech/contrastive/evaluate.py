@@ -12,6 +12,7 @@ from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
 from neurospeech import ridge
+from neurospeech.config import ContrastiveTraining
 from neurospeech.contrastive import train as training
 from neurospeech.contrastive.data import Segments
 from neurospeech.encoding import ALPHAS
@@ -95,7 +96,7 @@ def cross_validate(
     *,
     seeds: Sequence[int] = (0, 1, 2),
     n_folds: int = 5,
-    config: training.Config | None = None,
+    config: ContrastiveTraining | None = None,
     baseline: bool = True,
     device: str | None = None,
     progress: bool = True,
@@ -115,8 +116,8 @@ def cross_validate(
         One per participant.
     seeds : sequence of int
     n_folds : int
-    config : Config, optional
-        The brain module and its training (default: ``Config()``).
+    config : neurospeech.config.ContrastiveTraining, optional
+        The brain module and its training (default: its defaults).
     baseline : bool
         Also fit the ridge baseline.
     device : str, optional
@@ -131,7 +132,7 @@ def cross_validate(
         participant, word, rank, candidates, rank_pooled, candidates_pooled`` (ranks
         from 0).
     """
-    config = config or training.Config()
+    config = config or ContrastiveTraining()
     data = training.batched(segments)
     runs = [(seed, fold) for seed in seeds for fold in range(n_folds)]
     rows = []

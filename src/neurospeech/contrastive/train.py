@@ -10,54 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neurospeech.config import ContrastiveTraining
 from neurospeech.contrastive.data import Segments
 from neurospeech.contrastive.model import BrainModule
-
-
-@dataclass(frozen=True)
-class Config:
-    """Settings of the brain module and its training.
-
-    Attributes
-    ----------
-    n_virtual, hidden, n_blocks, n_fourier, contact_dropout
-        See :class:`~neurospeech.contrastive.model.BrainModule`.
-    pool : int
-        Frames averaged into one time bin of the loss and of the retrieval (5: 20 Hz),
-        for the outputs and the targets alike.
-    epochs, batch_size, learning_rate, weight_decay
-        AdamW over shuffled batches for a fixed number of epochs (no early stopping, so
-        no held-out words are looked at during training).
-
-    Notes
-    -----
-    The defaults are sized for the simulated sample on two CPU cores (one training in
-    about 1.5 s); on the sample, twice the width or more epochs did not retrieve better.
-    Defossez et al. used 320 hidden channels and 270 virtual ones for MEG.
-    """
-
-    n_virtual: int = 32
-    hidden: int = 32
-    n_blocks: int = 3
-    n_fourier: int = 4
-    contact_dropout: float = 0.2
-    pool: int = 5
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-
-    def __post_init__(self) -> None:
-        for name in ("n_virtual", "hidden", "n_blocks", "n_fourier", "pool", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.batch_size < 2:
-            raise ValueError(
-                f"batch_size must be at least 2 (the loss contrasts segments), "
-                f"got {self.batch_size}"
-            )
-        if not 0 <= self.contact_dropout < 1:
-            raise ValueError(f"contact_dropout must be in [0, 1), got {self.contact_dropout}")
 
 
 @dataclass(frozen=True)
@@ -197,7 +152,7 @@ def fit(
     data: Batched,
     targets: np.ndarray,
     train: np.ndarray,
-    config: Config = Config(),
+    config: ContrastiveTraining | None = None,
     *,
     seed: int = 0,
     device: str | None = None,
@@ -211,7 +166,8 @@ def fit(
         From :func:`pooled_targets`.
     train : ndarray of int
         Training rows.
-    config : Config
+    config : neurospeech.config.ContrastiveTraining, optional
+        Sizes and training (default: its defaults).
     seed : int
         Seeds the weights, the batches and the dropped contacts: on the CPU, the same
         seed gives the same model.
@@ -223,6 +179,7 @@ def fit(
     model : BrainModule
         In evaluation mode.
     """
+    config = config or ContrastiveTraining()
     device = torch.device(device or "cpu")
     with _seeded(seed):
         model = BrainModule(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurospeech import highgamma
 from neurospeech.bids import Recording
 from neurospeech.embeddings import cache, extract
 from neurospeech.embeddings.models import LoadedModel, ModelUnavailableError, load
@@ -43,7 +44,15 @@ __all__ = [
 def _description(
     space: FeatureSpace, revision: str | None, recording: Recording, level: str, **params
 ) -> dict:
+    if level == "word":
+        rows = len(recording.words)
+    else:
+        starts, _ = highgamma.windows(
+            recording.ieeg.shape[0], recording.sfreq, params["window"], params["shift"]
+        )
+        rows = len(starts)
     return {
+        "rows": rows,
         "space": space.name,
         "level": level,
         "hf_id": space.hf_id,

@@ -1,15 +1,20 @@
-"""A cache of computed features under ``derivatives/``, keyed by everything they depend on.
+"""The features cache: a participant's features of every model, in a store.
 
-The key hashes the feature space (name, model id, revision, untrained seed), the level
-and its parameters, and a hash of the input (the audio samples and rate, the events).
-Arrays are written atomically; float16 is used where every layer keeps a Pearson r of
-at least 0.999 with the float32 values, float32 elsewhere.
+The cache is a :class:`~neurospeech.store.Store` of ``.npy`` entries.
+
+An entry's description holds the feature space (name, model id, revision, untrained
+seed), the level and its parameters, the number of rows it must have (trials or neural
+frames) and a hash of the input (the audio samples and rate, the events); the store
+salts it with the package's fingerprint, so a change to the code that computes
+features, or another version of torch or transformers, computes them again. A damaged
+file (truncated, foreign, of the wrong shape) is computed again with a warning naming
+it. Values are float16 where every layer keeps a Pearson r of at least 0.999 with the
+float32 values, float32 elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from neurospeech import _io, stats
+from neurospeech import stats
 from neurospeech.bids import Recording
+from neurospeech.store import Store
 
-logger = logging.getLogger(__name__)
-
-#: Folder under ``derivatives/``.
-FOLDER = "neurospeech-embeddings"
 #: Smallest per-layer r between float16 and float32 for float16 storage.
 MIN_R_FLOAT16 = 0.999
 
@@ -40,11 +42,6 @@ def input_hash(recording: Recording, *, audio_input: bool) -> str:
     return digest.hexdigest()
 
 
-def key(description: dict[str, Any]) -> str:
-    """Stable short hash of a JSON-serializable description."""
-    return _io.digest(description)[:16]
-
-
 def storage_dtype(features: np.ndarray) -> np.dtype:
     """float16 if every layer (first axis) keeps r >= :data:`MIN_R_FLOAT16`, else float32."""
     values = np.asarray(features, dtype=np.float32)
@@ -58,38 +55,48 @@ def storage_dtype(features: np.ndarray) -> np.dtype:
     return np.dtype(np.float16 if ok else np.float32)
 
 
+def _check_rows(rows: int) -> Callable[[np.ndarray], str | None]:
+    """Return a check that features are layers x ``rows`` x dims."""
+
+    def check(features: np.ndarray) -> str | None:
+        if features.ndim != 3 or features.shape[1] != rows:
+            return f"features of shape {features.shape}, expected (layers, {rows}, dims)"
+        return None
+
+    return check
+
+
 def store(
     folder: str | os.PathLike,
     description: dict[str, Any],
     compute: Callable[[], np.ndarray],
 ) -> Path:
-    """Return the file of the features described, computing and writing it if missing.
+    """Return the file of the features described, computing and writing it if needed.
 
     Parameters
     ----------
     folder : path-like
         Where the cache lives.
     description : dict
-        Everything the features depend on (JSON-serializable); also written beside them.
+        Everything the features depend on (JSON-serializable), with ``space``,
+        ``level`` and ``rows`` (the rows each layer must have).
     compute : callable
-        Computes the features (layers x rows x dims) on a cache miss.
+        Computes the features (layers x rows x dims) when the cache has no intact entry.
 
     Returns
     -------
     path : Path
         The ``.npy`` file (read it with :func:`read`).
     """
-    stem = Path(folder) / f"{description['space']}_{description['level']}_{key(description)}"
-    path = stem.with_suffix(".npy")
-    if path.exists():
-        logger.info("features from the cache: %s", path)
-        return path
-    features = np.asarray(compute(), dtype=np.float32)
-    dtype = storage_dtype(features)
-    with _io.atomic_path(path) as tmp:
-        np.save(tmp, features.astype(dtype))
-    _io.write_json(stem.with_suffix(".json"), {**description, "dtype": dtype.name})
-    return path
+    features = Store(folder, ".npy")
+    name = Store.entry_name(f"{description['space']}_{description['level']}", description)
+
+    def make() -> np.ndarray:
+        values = np.asarray(compute(), dtype=np.float32)
+        return values.astype(storage_dtype(values))
+
+    features.fetch(name, description, make, check=_check_rows(description["rows"]))
+    return features.value_path(name)
 
 
 def read(path: str | os.PathLike, layer: int | None = None) -> np.ndarray:
@@ -128,5 +135,9 @@ def cached(
         As stored (float16 storage included), whether computed now or read.
     """
     if folder is None:
-        return np.asarray(compute(), dtype=np.float32)
+        values = np.asarray(compute(), dtype=np.float32)
+        reason = _check_rows(description["rows"])(values)
+        if reason:
+            raise ValueError(f"{description['space']}: {reason}")
+        return values
     return read(store(folder, description, compute))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neurospeech import __version__, _io
+from neurospeech import __version__, _io, layout
 from neurospeech.simulate.params import SimulationParams
 from neurospeech.simulate.subject import TASK, SimulatedSubject
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 #: A fixed session date: the real data are de-identified the same way.
 SESSION_START = datetime(2020, 1, 1, 12, 0, 0, tzinfo=UTC)
-TRUTH_DIR = Path("derivatives") / "simulation"
+TRUTH_DIR = Path(layout.DERIVATIVES) / layout.SIMULATION
 
 
 @contextlib.contextmanager
