@@ -48,7 +48,7 @@ def test_the_store_keeps_arrays_dicts_and_json_keyed_and_described(tmp_path):
     assert len(calls) == 1
     record = json.loads((tmp_path / "a" / "x.json").read_text())
     assert record["description"] == {"n": 3} and record["content"]["shape"] == [3, 4]
-    assert record["fingerprint"]["code"] == fingerprint.code_hash()
+    assert record["code"] == fingerprint.code_hash() and record["salt"] == fingerprint.salt()
     arrays.fetch("x", {"n": 4}, compute)  # another description: another key
     assert len(calls) == 2
     results = Store(tmp_path / "b", ".npz")

@@ -10,6 +10,7 @@ version of numpy or torch, therefore invalidates every cache entry alike; the in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from importlib import metadata
@@ -58,13 +59,23 @@ def code_hash() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    """Version of every installed distribution, by lower-case name."""
+    """Version of every installed distribution, by lower-case name.
+
+    Read once per process (about 0.1 s each time, and a grid keeps hundreds of entries):
+    a package installed while a process runs is seen by the next process.
+    """
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    """Return the installed versions (cached for the process)."""
     versions = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
             versions[name.lower()] = dist.version
-    return dict(sorted(versions.items()))
+    return tuple(sorted(versions.items()))
 
 
 def fingerprint() -> dict[str, Any]:

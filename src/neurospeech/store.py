@@ -6,8 +6,8 @@ description of what it holds, salted with the package's fingerprint:
 
 - the value, ``<name>.npy`` (one array, read by memory map), ``<name>.npz`` (a dict of
   arrays), or nothing when the value is small JSON;
-- ``<name>.json``: the key, the description, the fingerprint it was made with, and the
-  value's size, shape and type (or the JSON value itself).
+- ``<name>.json``: the key, the description, the code hash and the salt it was made
+  with, and the value's size, shape and type (or the JSON value itself).
 
 Both are written atomically, the value first, under the store's lock (one writer at a
 time, across processes and machines sharing the folder). An entry is used only if its
@@ -163,7 +163,8 @@ class Store:
             record = {
                 "key": key,
                 "description": dict(description),
-                "fingerprint": fingerprint.fingerprint(),
+                "code": fingerprint.code_hash(),
+                "salt": fingerprint.salt(),
             }
             path = self.value_path(name)
             if self.fmt is None:
