@@ -35,6 +35,9 @@ from neurospeech.store import Store
 
 logger = logging.getLogger(__name__)
 
+#: Folders of ``paper/`` whose files are outputs of the steps.
+OUTPUT_FOLDERS = ("figures", "tables", "audio")
+
 
 def analysis_scripts(project_root: Path) -> list[Path]:
     """List the analysis scripts in the order they run (their file names sort them)."""
@@ -132,10 +135,9 @@ def _remove(paper_dir: Path, outputs) -> None:
 
 def _unowned(paper_dir: Path, steps: dict[str, dict]) -> list[Path]:
     """Return the files of ``paper_dir``'s output folders that no step's record owns."""
-    from neurospeech.provenance import output_files
-
     owned = {rel for step in steps.values() for rel in step["outputs"]}
-    return [p for p in output_files(paper_dir) if p.relative_to(paper_dir).as_posix() not in owned]
+    found = [f for folder in OUTPUT_FOLDERS for f in fingerprint.files(paper_dir / folder)]
+    return [p for p in found if p.relative_to(paper_dir).as_posix() not in owned]
 
 
 def _run_step(
@@ -246,7 +248,7 @@ def reproduce(
         return _reproduce(
             root,
             _configuration(config, profile),
-            paper_dir=Path(paper_dir).resolve() if paper_dir is not None else root / "paper",
+            paper=Path(paper_dir).resolve() if paper_dir is not None else root / "paper",
             data_dir=Path(data_dir).resolve() if data_dir is not None else None,
             derivatives_dir=derivatives_dir,
             use_datalad=use_datalad,
@@ -261,7 +263,7 @@ def _reproduce(
     root: Path,
     cfg: Config,
     *,
-    paper_dir: Path,
+    paper: Path,
     data_dir: Path | None,
     derivatives_dir: str | os.PathLike | None,
     use_datalad: bool,
@@ -273,7 +275,6 @@ def _reproduce(
     """:func:`reproduce`, the lock held."""
     from neurospeech import bids, provenance, report
 
-    paper = paper_dir
     scripts = analysis_scripts(root)
     if not scripts:
         raise FileNotFoundError(f"no analysis scripts (NN_name.py) in {root / 'analysis'}")
@@ -432,10 +433,25 @@ def verify(
     """
     root = Path(project_root).resolve()
     with lock.hold(lock_path(root), "neurospeech verify", wait=wait):
-        return _verify(root, profile, config, reuse_derivatives, workers, scheduler)
+        return _verify(
+            root,
+            profile=profile,
+            config=config,
+            reuse_derivatives=reuse_derivatives,
+            workers=workers,
+            scheduler=scheduler,
+        )
 
 
-def _verify(root, profile, config, reuse_derivatives, workers, scheduler):
+def _verify(
+    root: Path,
+    *,
+    profile: str | None,
+    config: Config | str | os.PathLike | None,
+    reuse_derivatives: bool,
+    workers: int | None,
+    scheduler: str | None,
+):
     """:func:`verify`, the lock held."""
     import tempfile
 
@@ -462,7 +478,7 @@ def _verify(root, profile, config, reuse_derivatives, workers, scheduler):
         made = _reproduce(
             root,
             cfg,
-            paper_dir=Path(tmp) / "paper",
+            paper=Path(tmp) / "paper",
             data_dir=Path(tmp) / "data" if cfg.simulated else None,
             derivatives_dir=derivatives,
             use_datalad=False,

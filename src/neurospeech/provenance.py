@@ -17,14 +17,6 @@ import neurospeech
 from neurospeech import fingerprint
 from neurospeech.config import Config
 
-#: Folders of ``paper/`` whose files are outputs (compared by ``verify``).
-OUTPUT_FOLDERS = ("figures", "tables", "audio")
-
-
-def output_files(paper_dir: str | os.PathLike) -> list[Path]:
-    """Every file in the output folders of ``paper_dir`` (not hidden temporary files)."""
-    return [f for folder in OUTPUT_FOLDERS for f in fingerprint.files(Path(paper_dir) / folder)]
-
 
 def git_state(project_root: str | os.PathLike) -> dict[str, object]:
     """Return the checkout's commit and whether tracked files differ from it (None outside git)."""
