@@ -133,3 +133,19 @@ def test_speech_onsets_leave_silence_out_and_check_their_input():
         audio.speech_onsets(sound, sfreq, np.array([1.0]), np.array([0.5]))
     with pytest.raises(ValueError, match="1-D and finite"):
         audio.speech_onsets(np.full(100, np.nan), sfreq, np.array([0.0]), np.array([0.001]))
+
+
+def test_speech_frames_of_real_speech_are_about_the_words(realspeech_dir):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bids.RecordingWarning)
+        recording = bids.read_recording(realspeech_dir / "swpd", "02")
+    spec = audio.log_mel(recording.audio, recording.audio_sfreq, 0.05, 0.01)
+    speech = audio.speech_mask(spec)
+    runs = np.flatnonzero(np.diff(speech.astype(int)) == 1)
+    # 100 words of a few hundred ms each in 300 s, and about one run of speech per word
+    assert 0.05 < speech.mean() < 0.35, speech.mean()
+    assert 60 < len(runs) < 250, len(runs)
+    with pytest.raises(ValueError, match="2-D"):
+        audio.speech_mask(spec[:, 0])

@@ -22,6 +22,46 @@ def test_profile_defaults():
     assert "gpt2" in real.feature_spaces and "gpt2" not in sample.feature_spaces
 
 
+def test_the_papers_conditions_as_published_and_corrected():
+    real = config.load(profile="swpd").paper_protocol
+    conditions = {c.name: c for c in real.conditions}
+    published = [c for c in conditions.values() if c.published_trial_length is not None]
+    assert {c.feature_space for c in published} == {"gpt2", "fasttext-nl", "wav2vec2-xls-r-300m"}
+    xlsr = conditions["XLS-R (as published)"]
+    assert (xlsr.layer, xlsr.pooling, xlsr.pca, xlsr.pca_on_all_trials) == (
+        "last-raw",
+        "flatten",
+        0.9,
+        True,
+    )
+    assert xlsr.published_trial_length == 2.0
+    corrected = conditions["XLS-R (PCA in each fold)"]
+    assert not corrected.pca_on_all_trials and corrected.published_trial_length is None
+    # the plain feature spaces come first, as conditions with the configured layer
+    assert [c.name for c in real.predictors[: len(real.feature_spaces)]] == list(
+        real.feature_spaces
+    )
+    sample = config.load().paper_protocol
+    assert {c.pooling for c in sample.predictors} == {"mean", "flatten"}
+
+
+def test_a_condition_from_toml_round_trips(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        "[paper_protocol]\nfeature_spaces = []\n"
+        '[[paper_protocol.conditions]]\nname = "raw"\nfeature_space = "wav2vec2-base-untrained"\n'
+        'layer = "last-raw"\npooling = "flatten"\npca = 0.5\n'
+    )
+    cfg = config.load(path)
+    (condition,) = cfg.paper_protocol.predictors
+    assert condition == config.ProtocolCondition(
+        "raw", "wav2vec2-base-untrained", layer="last-raw", pooling="flatten", pca=0.5
+    )
+    saved = tmp_path / "resolved.json"
+    saved.write_text(json.dumps(cfg.to_dict()))  # pca_on_all_trials false, lengths null
+    assert config.load(saved) == cfg
+
+
 def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(
@@ -65,6 +105,38 @@ def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
         ({"encoding": {"speech_models": ["gpt2"]}}, "'gpt2' is a text feature space"),
         ({"encoding": {"lags_ms": [0, -10, 10]}}, "lags_ms must be [start, stop, step > 0]"),
         ({"profile": "smaple"}, "unknown profile 'smaple' (did you mean 'sample'?)"),
+        (
+            {"paper_protocol": {"conditions": [{"name": "x", "feature_space": "gpt2", "pca": 2}]}},
+            "pca is the fraction of variance kept, in (0, 1), got 2",
+        ),
+        (
+            {
+                "paper_protocol": {
+                    "conditions": [{"name": "x", "feature_space": "log-mel", "layer": "last"}]
+                }
+            },
+            "layer must be a hidden-state index, or 'last-raw' for a speech model",
+        ),
+        (
+            {
+                "paper_protocol": {
+                    "conditions": [{"name": "x", "feature_space": "gpt2", "pooling": "flatten"}]
+                }
+            },
+            "a text model has one vector per word",
+        ),
+        (
+            {
+                "paper_protocol": {
+                    "conditions": [{"name": "x", "feature_space": "gpt2", "layer": 1.5}]
+                }
+            },
+            "paper_protocol.conditions[0].layer must be int or str, got 1.5",
+        ),
+        (
+            {"paper_protocol": {"conditions": [{"name": "log-mel", "feature_space": "log-mel"}]}},
+            "predictor labels must be unique, repeated: log-mel",
+        ),
     ],
 )
 def test_bad_settings_are_errors_that_say_where_and_what(tmp_path, values, message):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neurospeech import bids, decoding, highgamma
+from neurospeech import audio, bids, decoding, highgamma
 
 ORDER = 4
 
@@ -92,8 +92,11 @@ def test_fold_scores_are_scipy_pearson_r_of_contiguous_folds():
 def test_chance_equals_pearson_r_with_the_published_circular_shift():
     spec = np.cumsum(np.random.default_rng(1).standard_normal((300, 4)), axis=0)
     prediction = spec + np.random.default_rng(2).standard_normal(spec.shape) * 5
+    fold = np.repeat(np.arange(3), 100)
     chance = decoding.circular_shift_chance(spec, n_shifts=20, seed=3)
-    decoder_chance = decoding.circular_shift_chance(spec, prediction, n_shifts=20, seed=3)
+    decoder_chance = decoding.circular_shift_chance(
+        spec, prediction, fold=fold, n_shifts=20, seed=3
+    )
     splits = np.random.default_rng(3).integers(30, 270, size=20)  # 10 % to 90 %
     for row, split in enumerate(splits):
         shuffled = np.concatenate([spec[split:], spec[:split]])  # the published swap
@@ -101,9 +104,14 @@ def test_chance_equals_pearson_r_with_the_published_circular_shift():
             assert chance[row, b] == pytest.approx(
                 stats.pearsonr(spec[:, b], shuffled[:, b])[0], abs=1e-12
             )
-            assert decoder_chance[row, b] == pytest.approx(
-                stats.pearsonr(prediction[:, b], shuffled[:, b])[0], abs=1e-12
-            )
+            # the decoder's score is the mean over folds of the r within each fold
+            per_fold = [
+                stats.pearsonr(prediction[fold == k, b], shuffled[fold == k, b])[0]
+                for k in range(3)
+            ]
+            assert decoder_chance[row, b] == pytest.approx(np.mean(per_fold), abs=1e-10)
+    with pytest.raises(ValueError, match="fold of each frame"):
+        decoding.circular_shift_chance(spec, prediction, n_shifts=20)
     np.testing.assert_array_equal(chance, decoding.circular_shift_chance(spec, n_shifts=20, seed=3))
 
 
@@ -123,9 +131,19 @@ def test_decoding_beats_chance_on_simulated_data(tiny_dataset, tiny_params):
         assert len(stacked) == len(spec) == len(words)
         result = decoding.linear_reconstruction(stacked, spec)
         for prediction in (None, result.predicted):
-            chance = decoding.circular_shift_chance(spec, prediction, n_shifts=200)
+            chance = decoding.circular_shift_chance(
+                spec, prediction, fold=result.fold, n_shifts=200
+            )
             comparison = decoding.compare_with_chance(result.r, chance)
             assert comparison["mean_r"] > comparison["chance_p95"], (sub, comparison)
+        # speech timing alone scores high on the simulated speech; the decoder also
+        # follows the spectrum within speech, which the oracle cannot
+        speech = audio.speech_mask(spec)
+        assert 0.05 < speech.mean() < 0.6
+        oracle = decoding.speech_silence_oracle(spec, speech)
+        within = decoding.fold_r(spec, result.predicted, result.fold, speech)
+        assert oracle.mean_r > 0.5, (sub, oracle.mean_r)
+        assert within.shape == result.r.shape and np.nanmean(within) > 0.2
         results[sub] = result
     table = decoding.r_table(results)
     assert list(table.columns) == ["subject", "fold", "mel_bin", "r"]
@@ -169,8 +187,10 @@ def test_linear_reconstruction_rejects_bad_input(features, target, kwargs, messa
 
 
 def test_chance_rejects_bad_input():
-    with pytest.raises(ValueError, match="same shape"):
-        decoding.circular_shift_chance(np.zeros((50, 2)), np.zeros((40, 2)))
+    with pytest.raises(ValueError, match="same number of samples"):
+        decoding.circular_shift_chance(
+            np.arange(100.0).reshape(50, 2), np.zeros((40, 2)), fold=np.zeros(50, int)
+        )
     with pytest.raises(ValueError, match="no shift between"):
         decoding.circular_shift_chance(np.ones((1, 2)))
     with pytest.raises(ValueError, match=r"columns \[1\] of the truth are constant"):
@@ -179,3 +199,24 @@ def test_chance_rejects_bad_input():
 
 def test_r_table_is_empty_but_typed_without_results():
     assert decoding.r_table({}).equals(pd.DataFrame(columns=["subject", "fold", "mel_bin", "r"]))
+
+
+def test_the_speech_silence_oracle_predicts_the_training_means_of_each_class():
+    rng = np.random.default_rng(0)
+    speech = np.zeros(1000, bool)
+    for start in range(20, 1000, 100):
+        speech[start : start + 30] = True
+    loud, quiet = rng.normal(5, 1, 23), rng.normal(0, 1, 23)
+    spec = np.where(speech[:, None], loud, quiet) + rng.normal(0, 0.3, (1000, 23))
+    oracle = decoding.speech_silence_oracle(spec, speech, n_folds=5)
+    assert oracle.r.shape == (5, 23) and oracle.mean_r > 0.95
+    train = np.arange(200, 1000)  # fold 0 holds out the first 200 frames
+    np.testing.assert_allclose(oracle.predicted[20], spec[train][speech[train]].mean(axis=0))
+    np.testing.assert_allclose(oracle.predicted[0], spec[train][~speech[train]].mean(axis=0))
+    # within speech frames it knows nothing: one value per fold, so r is 0 or undefined
+    within = decoding.fold_r(spec, oracle.predicted, oracle.fold, speech)
+    assert np.all(np.abs(np.nan_to_num(within)) < 1e-8)
+    with pytest.raises(ValueError, match="no speech training frames"):
+        decoding.speech_silence_oracle(spec, np.zeros(1000, bool), n_folds=5)
+    with pytest.raises(ValueError, match="one flag per frame"):
+        decoding.speech_silence_oracle(spec, speech[:10])

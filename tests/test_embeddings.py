@@ -83,7 +83,10 @@ def hub(tmp_path_factory):
     torch.manual_seed(1)
     builders = {
         "wav2vec2-xls-r-300m": (
-            Wav2Vec2Model(Wav2Vec2Config(feat_extract_norm="layer", **TINY_AUDIO)),
+            # XLS-R's encoder: layer norm first in each layer, one final norm after them
+            Wav2Vec2Model(
+                Wav2Vec2Config(feat_extract_norm="layer", do_stable_layer_norm=True, **TINY_AUDIO)
+            ),
             Wav2Vec2FeatureExtractor(do_normalize=True),
         ),
         "hubert-base": (HubertModel(HubertConfig(**TINY_AUDIO)), Wav2Vec2FeatureExtractor()),
@@ -265,6 +268,62 @@ def test_chunked_frames_equal_unchunked_away_from_the_edges(hub, offline, record
     whole = extract.speech_frames(loaded, recording, chunk=1000.0, context=0.0)
     inner = slice(100, chunked.shape[1] - 100)  # 1 s from either end
     assert np.max(np.abs(chunked[:, inner] - whole[:, inner])) <= 1e-4
+
+
+def _trial_windows(loaded, recording, seconds):
+    """The trial windows of every word at the model's rate, normalized: written out here."""
+    waveform = extract.resample(recording.audio, recording.audio_sfreq, 16000)
+    cues = recording.trials()["sample"].to_numpy() / recording.sfreq - recording.audio_offset
+    starts = np.round(cues * 16000).astype(int)
+    windows = [waveform[s : s + int(seconds * 16000)] for s in starts]
+    return np.stack([(w - w.mean()) / np.sqrt(w.var() + 1e-7) for w in windows])
+
+
+def test_the_paper_layer_is_the_last_layer_before_the_final_norm(hub, offline, recording):
+    """torchaudio's extract_features()[-1]: the last layer's raw output, not hidden_states[-1]."""
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    assert loaded.model.config.do_stable_layer_norm
+    raw = embeddings.trial_features(loaded, recording, 1.0, layer="last-raw", pooling="flatten")
+    captured = []
+    hook = loaded.model.encoder.layers[-1].register_forward_hook(
+        lambda module, args, output: captured.append(
+            output[0] if isinstance(output, tuple) else output
+        )
+    )
+    with torch.inference_mode():
+        out = loaded.model(
+            torch.from_numpy(_trial_windows(loaded, recording, 1.0).astype(np.float32)),
+            output_hidden_states=True,
+        )
+    hook.remove()
+    expected = captured[0].numpy()
+    assert raw.shape == (len(recording.words), expected.shape[1] * 32)
+    np.testing.assert_allclose(raw, expected.reshape(len(raw), -1), atol=1e-6, rtol=0)
+    # the model's output is the same after the encoder's final LayerNorm (transformers 4
+    # returned that one as hidden_states[-1] too; 5 returns the raw one there: the hook
+    # does not depend on which)
+    normed = out.last_hidden_state.numpy()
+    assert not np.allclose(normed, expected, atol=1e-3)
+    with torch.no_grad():
+        renormed = loaded.model.encoder.layer_norm(captured[0].clone()).numpy()
+    np.testing.assert_allclose(renormed, normed, atol=1e-5)
+    # the mean over time of a layer is the word-level layer, from the same cache entry
+    mean = embeddings.trial_features(loaded, recording, 1.0, layer=1)
+    np.testing.assert_array_equal(mean, embeddings.word_level(loaded, recording, 1.0)[1])
+
+
+def test_pooling_and_layer_options_fail_clearly(hub, offline, recording):
+    with pytest.raises(ValueError, match="'mean' for the text model"):
+        embeddings.trial_features(_load(hub, "gpt2"), recording, 1.0, pooling="flatten")
+    with pytest.raises(ValueError, match="is a layer of a speech model"):
+        embeddings.trial_features("log-mel", recording, 1.0, layer="last-raw")
+    flat = embeddings.trial_features("log-mel", recording, 0.1, pooling="flatten")
+    assert flat.shape == (len(recording.words), 6 * 23)  # 50 ms frames every 10 ms
+    np.testing.assert_allclose(
+        flat.reshape(len(flat), 6, 23).mean(axis=1),
+        embeddings.word_level("log-mel", recording, 0.1)[0],
+        rtol=1e-6,
+    )
 
 
 def test_frame_alignment_puts_model_frames_at_their_audio_times(hub, offline, recording):

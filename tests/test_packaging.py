@@ -92,3 +92,11 @@ def test_dockerfile_passes_hadolint():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_published_values_ship_with_the_package():
+    """A wheel (not only an editable install) carries the package's data files."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["neurospeech"]
+    data = sorted((REPO / "src" / "neurospeech" / "data").iterdir())
+    assert data and all(any(path.match(p) for p in patterns) for path in data)

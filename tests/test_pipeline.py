@@ -114,12 +114,22 @@ def test_failing_script_names_itself(tmp_path, tiny_dataset):
 
 def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "03_paper_protocol.py"
-    # a model's word-level embeddings as well (the real-data profile uses the paper's)
+    # a model's states as the paper's XLS-R condition takes them
+    paper_like = {
+        "name": "raw, flattened",
+        "feature_space": "wav2vec2-base-untrained",
+        "layer": "last-raw",
+        "pooling": "flatten",
+        "pca": 0.9,
+        "pca_on_all_trials": True,
+        "published_trial_length": 2.0,
+    }
     settings = {
         "paper_protocol": {
-            "feature_spaces": ["log-mel", "wav2vec2-base-untrained"],
-            "n_shuffles": 200,
-            "n_permutations": 200,
+            "feature_spaces": ["log-mel"],
+            "conditions": [paper_like],
+            "n_shuffles": 100,
+            "n_permutations": 100,
         }
     }
     ctx = runtime.Context.of(
@@ -127,16 +137,25 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
     )
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     audit = pd.read_csv(ctx.tables / "protocol_audit.csv")
-    spaces = {"log-mel", "wav2vec2-base-untrained", "planted latent (oracle)"}
+    spaces = {"log-mel", "raw, flattened", "planted latent (oracle)"}
     assert set(audit["feature_space"]) == spaces
-    assert len(audit) == 2 * 2 * 3  # participants x trial lengths x feature spaces
-    assert audit["p_shuffle"].between(0, 1).all() and audit["p_shuffle"].min() >= 1 / 201
-    model = audit[audit["feature_space"] == "wav2vec2-base-untrained"]
-    assert (model["dims"] == 768).all()  # the last hidden state
+    assert len(audit) == 2 * 2 * 3  # participants x trial lengths x predictors
+    assert audit["p_shuffle"].between(0, 1).all() and audit["p_shuffle"].min() >= 1 / 101
+    assert (audit["p_shuffle_holm"] >= audit["p_shuffle"]).all()
+    assert (audit["word_level_p_holm"] >= audit["word_level_p_fwe"]).all()
+    raw = audit[audit["feature_space"] == "raw, flattened"].set_index("trial_length")
+    assert list(raw.loc[1.0, "dims"]) == [49 * 768] * 2  # frames x the last layer's dims
+    assert list(raw.loc[2.0, "dims"]) == [99 * 768] * 2
+    assert audit.loc[audit["published_run"], "feature_space"].tolist() == ["raw, flattened"] * 2
     folds = pd.read_csv(ctx.tables / "protocol_folds.csv")
-    assert len(folds) == 2 * 2 * 4 * 20  # ... x (3 feature spaces + the mean) x words
+    assert len(folds) == 2 * 2 * 4 * 20  # ... x (3 predictors + the mean) x words
     recovery = pd.read_csv(ctx.tables / "protocol_recovery.csv")
     assert len(recovery) == len(audit)
+    variance = pd.read_csv(ctx.tables / "protocol_variance.csv")
+    assert len(variance) == 2 * 2 and (variance["ratio"] > 1).all()
+    assert (variance["predicted_pcc"] - variance["observed_pcc"]).abs().max() < 0.1
+    beside = pd.read_csv(ctx.tables / "protocol_published.csv")
+    assert len(beside) == 4 * 9 and (beside["ours"] == "simulated").all()  # published rows
     for name in ("protocol_r2_boxplots", "protocol_r2_histogram", "protocol_audit"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
     assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 4

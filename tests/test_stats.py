@@ -48,3 +48,13 @@ def test_circular_shift_null_equals_a_loop_of_np_roll():
     np.testing.assert_allclose(null, expected, rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="no shift between"):
         stats.circular_shift_null(truth[:1], prediction[:1])
+
+
+def test_holm_equals_the_step_down_rule_and_keeps_the_shape():
+    p = np.array([[0.01, 0.04], [0.03, 0.5]])
+    # sorted .01 .03 .04 .5 times 4 3 2 1: .04 .09 .08 .5 -> monotone .04 .09 .09 .5
+    np.testing.assert_allclose(stats.holm(p), [[0.04, 0.09], [0.09, 0.5]])
+    assert stats.holm(np.array([0.9, 0.8])).max() == 1.0
+    assert stats.holm(np.array([0.02])) == pytest.approx([0.02])
+    with pytest.raises(ValueError, match="within"):
+        stats.holm(np.array([np.nan, 0.1]))

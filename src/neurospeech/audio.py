@@ -211,6 +211,34 @@ def write_wav(path: str | os.PathLike, waveform: np.ndarray, sfreq: float) -> Pa
     return Path(path)
 
 
+def speech_mask(log_mel: np.ndarray, *, rise: float = 0.25) -> np.ndarray:
+    """Which frames of a log-mel spectrogram are speech, by their level.
+
+    A frame's level is its mean log-mel energy over bins; the floor is the 10th
+    percentile of the levels and the peak their 99th percentile (the task leaves the
+    microphone silent for most of the recording). A frame is speech when its level is
+    above ``floor + rise * (peak - floor)``, as :func:`speech_onsets` decides within a
+    trial.
+
+    Parameters
+    ----------
+    log_mel : ndarray, shape (n_frames, n_bins)
+        E.g. :func:`log_mel`.
+    rise : float
+        Fraction of the range from floor to peak that counts as speech.
+
+    Returns
+    -------
+    speech : ndarray of bool, shape (n_frames,)
+    """
+    spec = np.asarray(log_mel, dtype=float)
+    if spec.ndim != 2 or not np.all(np.isfinite(spec)):
+        raise ValueError(f"log_mel must be 2-D (frames x bins) and finite, got {spec.shape}")
+    level = spec.mean(axis=1)
+    floor, peak = np.percentile(level, [10, 99])
+    return level > floor + rise * (peak - floor)
+
+
 def speech_onsets(
     audio: np.ndarray,
     sfreq: float,

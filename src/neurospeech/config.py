@@ -28,6 +28,7 @@ import difflib
 import json
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from neurospeech.embeddings import registry
+from neurospeech.embeddings.registry import POOLINGS, RAW_LAST
 
 PROFILES = ("sample", "swpd")
 
@@ -88,25 +90,87 @@ class DecodingBaseline:
 
 
 @dataclass(frozen=True)
+class ProtocolCondition:
+    """``[[paper_protocol.conditions]]``: one predictor of the protocol, fully specified.
+
+    Attributes
+    ----------
+    name : str
+        The condition's label in the tables (unique among the protocol's predictors).
+    feature_space : str
+        Registry name.
+    layer : int or "last-raw"
+        Hidden state (negative: from the last), or ``"last-raw"``: the raw output of
+        the model's last transformer layer, before the encoder's final norm (what
+        torchaudio's ``extract_features`` returns; a speech model only).
+    pooling : {"mean", "flatten"}
+        How a trial's frames become one vector: their mean, or all of them flattened
+        (time x dims, as the paper treats the speech model's states).
+    pca : float, optional
+        Reduce the features by PCA to this fraction of their variance first.
+    pca_on_all_trials : bool
+        Fit that PCA once on all trials, held-out ones included (the published quirk);
+        False: inside each fold.
+    published_trial_length : float, optional
+        The trial length of the published run this condition reproduces; None for a
+        condition that is not the published one.
+    """
+
+    name: str
+    feature_space: str
+    layer: int | str = -1
+    pooling: str = "mean"
+    pca: float | None = None
+    pca_on_all_trials: bool = False
+    published_trial_length: float | None = None
+
+    def __post_init__(self) -> None:
+        _spaces([self.feature_space], registry.KINDS)
+        kind = registry.get(self.feature_space).kind
+        if isinstance(self.layer, str) and (self.layer != RAW_LAST or kind != "speech"):
+            raise ConfigError(
+                f"{self.name}: layer must be a hidden-state index, or {RAW_LAST!r} for a speech "
+                f"model; got {self.layer!r} for the {kind} space {self.feature_space}"
+            )
+        if self.pooling not in POOLINGS or (self.pooling == "flatten" and kind == "text"):
+            raise ConfigError(
+                f"{self.name}: pooling must be one of {', '.join(POOLINGS)} (a text model has "
+                f"one vector per word: mean), got {self.pooling!r}"
+            )
+        if self.pca is not None and not 0 < self.pca < 1:
+            raise ConfigError(
+                f"{self.name}: pca is the fraction of variance kept, in (0, 1), got {self.pca}"
+            )
+        if self.pca_on_all_trials and self.pca is None:
+            raise ConfigError(f"{self.name}: pca_on_all_trials needs pca")
+
+
+@dataclass(frozen=True)
 class PaperProtocol:
     """``[paper_protocol]``: Khanday et al. (2025) and its audit, ``03_paper_protocol.py``.
 
     Attributes
     ----------
     feature_spaces : tuple of str
-        Registry names (``neurospeech models list``), as word-level predictors.
+        Registry names (``neurospeech models list``), as word-level predictors: the
+        hidden state ``layer`` averaged over the trial, no PCA; labelled by their name.
+    conditions : tuple of ProtocolCondition
+        Further predictors with every option (layer, pooling, PCA), e.g. the paper's
+        three as published and as corrected.
     trial_lengths : tuple of float
-        Seconds of high-gamma averaged after each word cue (the paper: 1 and 2).
+        Seconds of high-gamma averaged after each word cue (the paper: 1 and 2); every
+        predictor is run with each.
     n_shuffles, n_permutations : int
         Shuffled assignments of the audit; permutations of the word-level test.
     layer : int
-        The hidden state of a model used (negative: from the last); log-mel has one.
+        The hidden state of ``feature_spaces`` used (negative: from the last); log-mel has one.
     seed : int
     drop_participant_10 : bool
         Leave participant 10 out, as the published code does.
     """
 
     feature_spaces: tuple[str, ...] = ("log-mel",)
+    conditions: tuple[ProtocolCondition, ...] = ()
     trial_lengths: tuple[float, ...] = (1.0, 2.0)  # the paper's
     layer: int = -1
     n_shuffles: int = 1000
@@ -119,6 +183,16 @@ class PaperProtocol:
         _spaces(self.feature_spaces, registry.KINDS)
         if not self.trial_lengths or min(self.trial_lengths) <= 0:
             raise ConfigError(f"trial_lengths must be positive seconds, got {self.trial_lengths}")
+        labels = [*self.feature_spaces, *(c.name for c in self.conditions)]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ConfigError(f"predictor labels must be unique, repeated: {', '.join(repeated)}")
+
+    @property
+    def predictors(self) -> list[ProtocolCondition]:
+        """Every predictor: ``feature_spaces`` as plain conditions, then ``conditions``."""
+        plain = [ProtocolCondition(name, name, layer=self.layer) for name in self.feature_spaces]
+        return [*plain, *self.conditions]
 
 
 @dataclass(frozen=True)
@@ -311,7 +385,8 @@ class Config:
     def feature_spaces(self) -> list[str]:
         """Every feature space the analyses use, sorted (log-mel always)."""
         used = {"log-mel", self.contrastive.speech_model}
-        used.update(self.paper_protocol.feature_spaces, self.encoding.speech_models)
+        used.update(c.feature_space for c in self.paper_protocol.predictors)
+        used.update(self.encoding.speech_models)
         return sorted(used)
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,6 +447,49 @@ def _sections() -> list[str]:
     return [name for name, kind in hints.items() if dataclasses.is_dataclass(kind)]
 
 
+#: The paper's three predictors as the authors ran them (owaismujtaba/llm_brain_representations:
+#: the word's GPT-2 and FastText vectors with 1 s trials; XLS-R's last layer before the final
+#: norm, flattened over 2 s, PCA to 90 % of the variance fitted on all trials), and XLS-R
+#: with that PCA fitted inside each fold.
+_XLSR = {
+    "feature_space": "wav2vec2-xls-r-300m",
+    "layer": RAW_LAST,
+    "pooling": "flatten",
+    "pca": 0.9,
+}
+_PAPER_CONDITIONS = [
+    {"name": "GPT-2 (as published)", "feature_space": "gpt2", "published_trial_length": 1.0},
+    {
+        "name": "FastText (as published)",
+        "feature_space": "fasttext-nl",
+        "published_trial_length": 1.0,
+    },
+    {
+        "name": "XLS-R (as published)",
+        **_XLSR,
+        "pca_on_all_trials": True,
+        "published_trial_length": 2.0,
+    },
+    {"name": "XLS-R (PCA in each fold)", **_XLSR},
+]
+#: The sample exercises the same options on its log-mel frames (no model to run).
+_SAMPLE_CONDITIONS = [
+    {
+        "name": "log-mel frames (PCA on all trials)",
+        "feature_space": "log-mel",
+        "pooling": "flatten",
+        "pca": 0.9,
+        "pca_on_all_trials": True,
+    },
+    {
+        "name": "log-mel frames (PCA in each fold)",
+        "feature_space": "log-mel",
+        "pooling": "flatten",
+        "pca": 0.9,
+    },
+]
+
+
 def _profile_defaults(profile: str) -> dict[str, Any]:
     """Return the values that differ between the sample and the real data."""
     names = registry.PROFILES.get(profile, ())
@@ -379,11 +497,12 @@ def _profile_defaults(profile: str) -> dict[str, Any]:
     if profile == "sample":
         # the untrained controls: one model, every third hidden state (time on 2 cores)
         return {
+            "paper_protocol": {"conditions": _SAMPLE_CONDITIONS},
             "encoding": {"speech_models": speech[:1], "layers": [0, 3, 6, 9, 12]},
             "contrastive": {"speech_model": speech[0]},
         }
     return {
-        "paper_protocol": {"feature_spaces": list(names)},
+        "paper_protocol": {"feature_spaces": list(names), "conditions": _PAPER_CONDITIONS},
         "encoding": {"speech_models": speech},
         "contrastive": {"speech_model": speech[0]},
     }
@@ -405,6 +524,18 @@ def _unknown(key: str, valid: Iterable[str], where: str) -> ConfigError:
 def _coerce(value: Any, kind: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``kind``; return it in the field's type."""
     origin = typing.get_origin(kind)
+    if origin is types.UnionType:
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is not type(None):
+                try:
+                    return _coerce(value, option, where)
+                except ConfigError:
+                    continue
+        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+        raise ConfigError(f"{where} must be {names}, got {value!r}")
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a table of keys, got {value!r}")

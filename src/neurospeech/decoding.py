@@ -121,8 +121,11 @@ class Reconstruction:
 
     @property
     def mean_r(self) -> float:
-        """Mean r over folds and mel bins: the score the dataset paper reports."""
-        return float(np.mean(self.r))
+        """Mean r over folds and mel bins: the score the dataset paper reports.
+
+        Folds where r is undefined (a constant prediction) are left out.
+        """
+        return float(np.nanmean(self.r))
 
 
 def _check_decoding_input(
@@ -219,6 +222,7 @@ def circular_shift_chance(
     spectrogram: np.ndarray,
     prediction: np.ndarray | None = None,
     *,
+    fold: np.ndarray | None = None,
     n_shifts: int = 1000,
     seed: int = 0,
     margin: float = 0.1,
@@ -227,15 +231,20 @@ def circular_shift_chance(
 
     Each draw picks a split point uniformly among the frames at least ``margin`` of the
     length from either end and swaps the two parts (a circular shift). With
-    ``prediction=None`` the shifted spectrogram is correlated with the unshifted one:
-    the published scheme. Given the reconstructed spectrogram, the shifted true
-    spectrogram is correlated with it instead: the chance level of the decoder's own
-    score. See :func:`neurospeech.stats.circular_shift_null`.
+    ``prediction=None`` the shifted spectrogram is correlated with the unshifted one
+    over the whole recording: the published scheme. Given the reconstructed spectrogram
+    and its folds, the shifted true spectrogram is correlated with it within each fold
+    and the r are averaged over folds: the chance level of the decoder's own score,
+    computed as that score is (:attr:`Reconstruction.mean_r`). See
+    :func:`neurospeech.stats.circular_shift_null` and
+    :func:`neurospeech.stats.circular_fold_null`.
 
     Parameters
     ----------
     spectrogram : ndarray, shape (n_frames, n_bins)
     prediction : ndarray, shape (n_frames, n_bins), optional
+    fold : ndarray of int, shape (n_frames,), optional
+        The test fold of each frame (``Reconstruction.fold``); needed with ``prediction``.
     n_shifts : int
         Number of random shifts.
     seed : int
@@ -247,9 +256,91 @@ def circular_shift_chance(
     -------
     r : ndarray, shape (n_shifts, n_bins)
     """
-    other = spectrogram if prediction is None else prediction
-    return stats.circular_shift_null(
-        spectrogram, other, n_shifts=n_shifts, seed=seed, margin=margin
+    options = {"n_shifts": n_shifts, "seed": seed, "margin": margin}
+    if prediction is None:
+        return stats.circular_shift_null(spectrogram, spectrogram, **options)
+    if fold is None:
+        raise ValueError("the decoder's chance needs the fold of each frame (Reconstruction.fold)")
+    return stats.circular_fold_null(spectrogram, prediction, fold, **options)
+
+
+def fold_r(
+    truth: np.ndarray, predicted: np.ndarray, fold: np.ndarray, frames: np.ndarray | None = None
+) -> np.ndarray:
+    """Pearson r per fold and mel bin, over all of a fold's frames or the selected ones.
+
+    Parameters
+    ----------
+    truth, predicted : ndarray, shape (n_frames, n_bins)
+    fold : ndarray of int, shape (n_frames,)
+        The test fold of each frame.
+    frames : ndarray of bool, shape (n_frames,), optional
+        Only these frames (e.g. speech frames, :func:`neurospeech.audio.speech_mask`).
+
+    Returns
+    -------
+    r : ndarray, shape (n_folds, n_bins)
+        NaN where a fold has fewer than 3 selected frames or a constant column.
+    """
+    fold = np.asarray(fold)
+    keep = np.ones(len(fold), bool) if frames is None else np.asarray(frames, bool)
+    rows = []
+    for label in np.unique(fold):
+        chosen = (fold == label) & keep
+        if chosen.sum() < 3:
+            rows.append(np.full(truth.shape[1], np.nan))
+        else:
+            rows.append(stats.pearson_r(truth[chosen], predicted[chosen]))
+    return np.array(rows)
+
+
+def speech_silence_oracle(
+    log_mel: np.ndarray, speech: np.ndarray, n_folds: int = 10
+) -> Reconstruction:
+    """Predict each frame's spectrum from whether it is speech, with the decoder's folds.
+
+    In each contiguous fold (as :func:`linear_reconstruction`), a held-out frame is
+    predicted by the mean spectrum of the training folds' speech frames, or of their
+    silent frames: a predictor that knows when the participant speaks and nothing
+    about what. Scored as the decoder is (r per fold and mel bin), its r is the part of
+    the decoder's that speech timing alone explains.
+
+    Parameters
+    ----------
+    log_mel : ndarray, shape (n_frames, n_bins)
+    speech : ndarray of bool, shape (n_frames,)
+        Which frames are speech (e.g. :func:`neurospeech.audio.speech_mask`).
+    n_folds : int
+
+    Returns
+    -------
+    Reconstruction
+        ``explained_variance`` is NaN (no features are reduced).
+    """
+    target = np.asarray(log_mel, dtype=float)
+    speech = np.asarray(speech, dtype=bool)
+    if speech.shape != target.shape[:1]:
+        raise ValueError(
+            f"speech must hold one flag per frame ({len(target)}), got shape {speech.shape}"
+        )
+    predicted = np.zeros_like(target)
+    fold = np.zeros(len(target), dtype=int)
+    for k, (train, test) in enumerate(KFold(n_folds, shuffle=False).split(target)):
+        means = []
+        for flag in (False, True):
+            chosen = train[speech[train] == flag]
+            if not len(chosen):
+                raise ValueError(
+                    f"fold {k} has no {'speech' if flag else 'silent'} training frames"
+                )
+            means.append(target[chosen].mean(axis=0))
+        predicted[test] = np.where(speech[test, None], means[1], means[0])
+        fold[test] = k
+    return Reconstruction(
+        r=fold_r(target, predicted, fold),
+        predicted=predicted,
+        explained_variance=np.full(n_folds, np.nan),
+        fold=fold,
     )
 
 

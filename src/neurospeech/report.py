@@ -17,7 +17,10 @@ Names available to the manuscript:
 - ``sound(name, label)``: an audio player for ``paper/audio/<name>.wav``;
 - the filters ``num`` (fixed decimals, default 2), ``pct`` (a fraction as a percentage),
   ``count`` (an integer with thousands separators) and ``span`` (a column's range, "16 to
-  32", or its one value).
+  32", or its one value);
+- ``prose``: :mod:`neurospeech.prose`, the sentences made from the tables (the verdict,
+  counts with their nouns, lists, the published values beside ours);
+- ``published``: :mod:`neurospeech.published`, the published values themselves.
 
 After the manuscript the report shows every figure and sound it did not place, links to
 every table (CSV and LaTeX), and the provenance of the run: profile, commit, model
@@ -35,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from neurospeech import _io
+from neurospeech import _io, prose, published
 
 SIMULATED_BANNER = (
     "SIMULATED DATA. Every number, figure and sound on this page comes from the simulated "
@@ -176,6 +179,8 @@ def render_manuscript(
             config=manifest["config"],
             figure=page.figure,
             sound=page.sound,
+            prose=prose,
+            published=published,
         )
     except jinja2.TemplateSyntaxError as err:
         raise ValueError(f"{where}, line {err.lineno}: {err.message}") from None

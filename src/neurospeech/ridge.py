@@ -145,6 +145,11 @@ class InnerCV:
             rows = None if many_rows else self.x_train @ vectors
             self.factors.append((values, vectors, projected.T @ projected, rows))
         self.outer = _eigen(self.x_train, total)
+        # with fewer rows than columns, predict in the row space: the products of every
+        # new target set are then rows x rank instead of rows x columns
+        self.outer_rows = (
+            None if many_rows else (self.x_train @ self.outer[1], self.x_test @ self.outer[1])
+        )
 
     def _array(self, values):
         """float64 values as a NumPy array, or a torch tensor on ``self.device``."""
@@ -214,5 +219,9 @@ class InnerCV:
         scores = self._scores(y)
         scores = xp.where(xp.isnan(scores), -xp.inf, scores)
         alpha = self.alphas[xp.argmax(scores, axis=0)]
-        coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
-        return self._numpy(self.x_test @ coefficients), self._numpy(alpha)
+        if self.outer_rows is None:
+            coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
+            return self._numpy(self.x_test @ coefficients), self._numpy(alpha)
+        train_rows, test_rows = self.outer_rows
+        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
+        return self._numpy(test_rows @ weights), self._numpy(alpha)

@@ -72,6 +72,34 @@ def max_statistic_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return permutation_p(np.asarray(observed, dtype=float), null.max(axis=1)[:, None])
 
 
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (family-wise error rate).
+
+    The ``k``-th smallest of ``m`` p-values is multiplied by ``m - k + 1`` (``k`` from 1),
+    made non-decreasing in that order and capped at 1. Reject where the adjusted value is
+    below the level: this controls the chance of any false rejection in the family.
+
+    Parameters
+    ----------
+    p : array of float
+        Any shape; NaN is not allowed.
+
+    Returns
+    -------
+    adjusted : ndarray
+        Same shape as ``p``.
+    """
+    p = np.asarray(p, dtype=float)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be finite and within [0, 1]")
+    flat = p.ravel()
+    order = np.argsort(flat, kind="stable")
+    scaled = flat[order] * (len(flat) - np.arange(len(flat)))
+    adjusted = np.empty_like(flat)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted.reshape(p.shape)
+
+
 def nonzero_std(x: np.ndarray, message: str) -> np.ndarray:
     """Return the standard deviation of each column; raise ``message`` if one is zero.
 
@@ -145,10 +173,73 @@ def circular_shift_null(
     -------
     null : ndarray, shape (n_shifts, n_columns)
     """
-    n = len(truth)
+    shifts = _random_shifts(len(truth), n_shifts, seed, margin)
+    return circular_correlations(truth, prediction)[shifts]
+
+
+def _random_shifts(n: int, n_shifts: int, seed: int, margin: float) -> np.ndarray:
     low, high = int(n * margin), int(n * (1 - margin))
     if high <= low:
         raise ValueError(f"{n} samples leave no shift between {margin:.0%} margins")
-    correlations = circular_correlations(truth, prediction)
-    shifts = np.random.default_rng(seed).integers(low, high, size=n_shifts)
-    return correlations[shifts]
+    return np.random.default_rng(seed).integers(low, high, size=n_shifts)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``out[k] = sum_t a[t] * b[(t + k) mod n]`` for every k, column by column (FFT)."""
+    n = len(a)
+    return np.fft.irfft(np.conj(np.fft.rfft(a, axis=0)) * np.fft.rfft(b, axis=0), n, axis=0)
+
+
+def circular_fold_null(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    fold: np.ndarray,
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
+    margin: float = 0.1,
+) -> np.ndarray:
+    """Like :func:`circular_shift_null`, with r computed within each fold and averaged.
+
+    For a score reported as the mean over cross-validation folds of the r within each
+    fold: each draw shifts the whole ``truth`` circularly (the same shifts as
+    :func:`circular_shift_null` with the same seed), correlates it with ``prediction``
+    inside each fold's samples and averages over folds. The within-fold sums of every
+    shift come from FFT cross-correlations of the fold's indicator.
+
+    Parameters
+    ----------
+    truth, prediction : ndarray, shape (n_samples, n_columns)
+    fold : ndarray of int, shape (n_samples,)
+        The fold of each sample (0 to n_folds - 1).
+    n_shifts, seed, margin
+        As for :func:`circular_shift_null`.
+
+    Returns
+    -------
+    null : ndarray, shape (n_shifts, n_columns)
+        Mean over folds of the within-fold r of each shift.
+    """
+    truth = _zscore(np.asarray(truth, dtype=float), "truth")
+    prediction = np.asarray(prediction, dtype=float)
+    fold = np.asarray(fold)
+    if prediction.shape != truth.shape or fold.shape != truth.shape[:1]:
+        raise ValueError(
+            f"truth {truth.shape}, prediction {prediction.shape} and fold {fold.shape} must "
+            "have the same number of samples (and the same columns)"
+        )
+    shifts = _random_shifts(len(truth), n_shifts, seed, margin)
+    squares = truth**2
+    r = np.zeros((n_shifts, truth.shape[1]))
+    labels = np.unique(fold)
+    for label in labels:
+        inside = (fold == label).astype(float)[:, None]
+        count = inside.sum()
+        y = prediction[fold == label]
+        y = y - y.mean(axis=0)
+        sum_x = _cross(inside, truth)[shifts]
+        sum_xx = _cross(inside, squares)[shifts]
+        sum_xy = _cross(inside * (prediction - prediction[fold == label].mean(axis=0)), truth)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r += sum_xy[shifts] / np.sqrt((sum_xx - sum_x**2 / count) * (y**2).sum(axis=0))
+    return r / len(labels)

@@ -2,6 +2,8 @@
 
 >>> from neurospeech import embeddings
 >>> embeddings.word_level("gpt2", recording, trial_length=1.0)   # layers x trials x dims
+>>> embeddings.trial_features("wav2vec2-xls-r-300m", recording, 2.0,
+...                           layer="last-raw", pooling="flatten")  # trials x (time * dims)
 >>> embeddings.frame_level("wav2vec2-xls-r-300m", recording)     # layers x frames x dims
 >>> path = embeddings.frame_level_file("wav2vec2-xls-r-300m", recording, cache_dir=folder)
 >>> embeddings.read_layer(path, 6)                                # frames x dims
@@ -24,10 +26,20 @@ from neurospeech import highgamma
 from neurospeech.bids import Recording
 from neurospeech.embeddings import cache, extract
 from neurospeech.embeddings.models import LoadedModel, ModelUnavailableError, load
-from neurospeech.embeddings.registry import PROFILES, REGISTRY, UNTRAINED_SEED, FeatureSpace, get
+from neurospeech.embeddings.registry import (
+    POOLINGS,
+    PROFILES,
+    RAW_LAST,
+    REGISTRY,
+    UNTRAINED_SEED,
+    FeatureSpace,
+    get,
+)
 
 __all__ = [
+    "POOLINGS",
     "PROFILES",
+    "RAW_LAST",
     "REGISTRY",
     "FeatureSpace",
     "LoadedModel",
@@ -37,6 +49,7 @@ __all__ = [
     "get",
     "load",
     "read_layer",
+    "trial_features",
     "word_level",
 ]
 
@@ -119,6 +132,62 @@ def word_level(
 
     description = _description(space, revision, recording, "word", **params)
     return cache.cached(cache_dir, description, compute)
+
+
+def trial_features(
+    space: str | FeatureSpace | LoadedModel,
+    recording: Recording,
+    trial_length: float = 1.0,
+    *,
+    layer: int | str = -1,
+    pooling: str = "mean",
+    cache_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """One layer's features of every trial, pooled over the trial's frames.
+
+    Parameters
+    ----------
+    space, recording, trial_length, cache_dir
+        As for :func:`word_level`.
+    layer : int or "last-raw"
+        A hidden state (negative: from the last), or ``"last-raw"``
+        (:data:`~neurospeech.embeddings.registry.RAW_LAST`): the raw output of a speech
+        model's last transformer layer, before the encoder's final norm, read by a
+        forward hook. With XLS-R's stable-layer-norm encoder that is torchaudio's
+        ``extract_features(...)[-1]``, not the model's normed output; Hugging Face's
+        ``hidden_states[-1]`` is the normed one in transformers 4 and the raw one in 5,
+        so this layer does not depend on it.
+    pooling : {"mean", "flatten"}
+        The mean over the trial's frames (the layer of :func:`word_level`, sharing its
+        cache), or every frame of the trial, flattened time-major (speech and acoustic
+        spaces; a text model has one vector per word).
+
+    Returns
+    -------
+    features : ndarray, shape (n_trials, dim), float32
+        ``dim`` is frames x dims when flattened.
+    """
+    if pooling == "mean" and layer != RAW_LAST:
+        return word_level(space, recording, trial_length, cache_dir=cache_dir)[layer]
+    space, revision, loader = _resolve(space)
+    if pooling not in POOLINGS or (pooling == "flatten" and space.kind == "text"):
+        raise ValueError(
+            f"pooling must be one of {', '.join(POOLINGS)}, and 'mean' for the text model "
+            f"{space.name}; got {pooling!r}"
+        )
+    if layer == RAW_LAST and space.kind != "speech":
+        raise ValueError(f"{RAW_LAST!r} is a layer of a speech model; {space.name} has none")
+    params = {"trial_length": float(trial_length), "layers": layer, "pooling": pooling}
+
+    def compute() -> np.ndarray:
+        if space.kind == "acoustic":  # one layer: the spectrogram
+            return extract.log_mel_trials(recording, trial_length, pooling=pooling)[[layer]]
+        return extract.speech_trials(
+            loader(), recording, trial_length, layer=layer, pooling=pooling
+        )
+
+    description = _description(space, revision, recording, "word", **params)
+    return cache.cached(cache_dir, description, compute)[0]
 
 
 def _frame_level_job(

@@ -1,7 +1,8 @@
 """Every hidden layer of a model, per word or per neural frame, in one forward pass each.
 
 Word level: a text model reads each word alone; a speech model reads the audio of each
-trial window (from the word cue) and its states are averaged over time. Frame level: a
+trial window (from the word cue) and its states are averaged over time (or flattened, one
+layer at a time). Frame level: a
 speech model reads the whole recording in chunks with context on both sides (memory
 stays bounded; each kept frame has at least ``context`` seconds of audio around it), and
 its states are interpolated onto the centres of the neural frames (50 ms windows every
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 from neurospeech import audio, highgamma
 from neurospeech.bids import Recording
 from neurospeech.embeddings.models import LoadedModel
+from neurospeech.embeddings.registry import POOLINGS, RAW_LAST
 
 #: Trial windows per forward pass at word level.
 _BATCH = 16
@@ -60,8 +62,33 @@ def frame_timing(loaded: LoadedModel) -> tuple[float, float]:
     return (field - 1) / 2 / loaded.sfreq, jump / loaded.sfreq
 
 
-def hidden_states(loaded: LoadedModel, waveforms: np.ndarray) -> np.ndarray:
-    """All hidden states of a speech model for equally long waveforms.
+def _last_layer(model):
+    """Return the last transformer layer of a speech model (its encoder's)."""
+    layers = getattr(getattr(model, "encoder", model), "layers", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__} has no encoder layers to read")
+    return layers[-1]
+
+
+def _raw_last(loaded: LoadedModel, inputs):
+    """Run the model and return its last layer's raw output (before any final norm)."""
+    captured = []
+
+    def keep(module, args, output):
+        captured.append(output[0] if isinstance(output, tuple) else output)
+
+    handle = _last_layer(loaded.model).register_forward_hook(keep)
+    try:
+        loaded.model(inputs)
+    finally:
+        handle.remove()
+    return captured[-1][None]
+
+
+def hidden_states(
+    loaded: LoadedModel, waveforms: np.ndarray, layer: int | str | None = None
+) -> np.ndarray:
+    """Hidden states of a speech model for equally long waveforms.
 
     Parameters
     ----------
@@ -69,11 +96,17 @@ def hidden_states(loaded: LoadedModel, waveforms: np.ndarray) -> np.ndarray:
         A speech model.
     waveforms : ndarray, shape (n_inputs, n_samples)
         At ``loaded.sfreq``, already normalized where the model asks for it.
+    layer : int or "last-raw", optional
+        One hidden state only; ``"last-raw"`` (:data:`RAW_LAST`) is the raw output of
+        the last transformer layer. With a stable-layer-norm encoder (XLS-R) or
+        Whisper's, the last hidden state has the encoder's final LayerNorm applied and
+        this raw output is in no hidden state: it is read by a forward hook. Default:
+        every hidden state.
 
     Returns
     -------
     states : ndarray, shape (n_layers, n_inputs, n_frames, dim), float32
-        Layer 0 is the input to the first transformer layer.
+        Layer 0 is the input to the first transformer layer; one layer if ``layer`` is given.
     """
     import torch
 
@@ -87,8 +120,13 @@ def hidden_states(loaded: LoadedModel, waveforms: np.ndarray) -> np.ndarray:
     else:
         inputs, keep = torch.from_numpy(waveforms), None
     with torch.inference_mode():
-        output = loaded.model(inputs.to(loaded.device), output_hidden_states=True)
-    return torch.stack(output.hidden_states)[:, :, :keep].float().cpu().numpy()
+        if layer == RAW_LAST:
+            states = _raw_last(loaded, inputs.to(loaded.device))
+        else:
+            output = loaded.model(inputs.to(loaded.device), output_hidden_states=True)
+            states = torch.stack(output.hidden_states)
+            states = states if layer is None else states[layer][None]
+    return states[:, :, :keep].float().cpu().numpy()
 
 
 def _audio_at_model_rate(loaded: LoadedModel, recording: Recording) -> np.ndarray:
@@ -112,8 +150,28 @@ def _check_inside(recording: Recording, cues, length: float, duration: float) ->
         )
 
 
-def speech_trials(loaded: LoadedModel, recording: Recording, trial_length: float) -> np.ndarray:
-    """Speech-model states averaged over each trial window: (layers, trials, dim)."""
+def _pool(states: np.ndarray, pooling: str) -> np.ndarray:
+    """(layers, trials, frames, dim) -> (layers, trials, dim or frames * dim)."""
+    if pooling == "mean":
+        return states.mean(axis=2)
+    if pooling == "flatten":  # time-major: frame 0's dims, then frame 1's, ...
+        return states.reshape(*states.shape[:2], -1)
+    raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+
+
+def speech_trials(
+    loaded: LoadedModel,
+    recording: Recording,
+    trial_length: float,
+    *,
+    layer: int | str | None = None,
+    pooling: str = "mean",
+) -> np.ndarray:
+    """Speech-model states of each trial window, pooled over time: (layers, trials, dim).
+
+    ``layer`` and ``pooling`` as for :func:`hidden_states` and
+    :func:`neurospeech.embeddings.trial_features`.
+    """
     if not trial_length > 0:
         raise ValueError(f"trial_length must be positive seconds, got {trial_length}")
     waveform = _audio_at_model_rate(loaded, recording)
@@ -123,7 +181,7 @@ def speech_trials(loaded: LoadedModel, recording: Recording, trial_length: float
     starts = np.round(cues * loaded.sfreq).astype(int)
     windows = np.stack([_normalized(loaded, waveform[s : s + length]) for s in starts])
     parts = [
-        hidden_states(loaded, windows[i : i + _BATCH]).mean(axis=2)
+        _pool(hidden_states(loaded, windows[i : i + _BATCH], layer), pooling)
         for i in range(0, len(windows), _BATCH)
     ]
     return np.concatenate(parts, axis=1)
@@ -164,12 +222,18 @@ def text_words(loaded: LoadedModel, words) -> np.ndarray:
 
 
 def log_mel_trials(
-    recording: Recording, trial_length: float, *, window: float = 0.05, shift: float = 0.01
+    recording: Recording,
+    trial_length: float,
+    *,
+    pooling: str = "mean",
+    window: float = 0.05,
+    shift: float = 0.01,
 ) -> np.ndarray:
-    """Log-mel spectrogram averaged over each trial window: (1, trials, 23).
+    """Log-mel spectrogram of each trial window, pooled: (1, trials, 23 or frames * 23).
 
-    The frames averaged are those lying entirely within ``trial_length`` seconds from
-    the word cue (on the audio clock, so ``recording.audio_offset`` is accounted for).
+    The frames pooled are those lying entirely within ``trial_length`` seconds from
+    the word cue (on the audio clock, so ``recording.audio_offset`` is accounted for):
+    averaged (``pooling="mean"``) or flattened, frame after frame (``"flatten"``).
     """
     if not trial_length >= window:
         raise ValueError(f"trial_length must be at least one {window} s frame, got {trial_length}")
@@ -179,7 +243,7 @@ def log_mel_trials(
     count = int(np.floor(round((trial_length - window) / shift, 6))) + 1
     last_end = (len(spec) - 1) * shift + window  # end of the last frame
     _check_inside(recording, first * shift, (count - 1) * shift + window, last_end)
-    return np.stack([spec[start : start + count].mean(axis=0) for start in first])[None]
+    return _pool(np.stack([spec[start : start + count] for start in first])[None], pooling)
 
 
 def _neural_frame_times(recording: Recording, window: float, shift: float) -> np.ndarray:

@@ -17,6 +17,10 @@ FAMILIES = ("wav2vec2", "hubert", "whisper", "gpt2", "bert", "xlm-roberta", "fas
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 #: Seed of the random weights of every untrained control.
 UNTRAINED_SEED = 0
+#: The layer "raw output of the last transformer layer, before the encoder's final norm".
+RAW_LAST = "last-raw"
+#: How a trial's frames become one vector: their mean over time, or all of them flattened.
+POOLINGS = ("mean", "flatten")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""Sentences of the manuscript made from the tables, right in every case.
+
+The manuscript (``paper/manuscript.md``) states its conclusions with these functions, so a
+conclusion follows the numbers: the verdict on the paper's metric and on the word-level
+encoding (:func:`protocol_verdict`), counts that agree with their nouns (:func:`count`),
+lists in prose (:func:`join`), and the published values beside ours as a Markdown table
+(:func:`beside_table`). Each reads naturally with one participant, one trial length or one
+feature space, and says so plainly when there is nothing to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+#: The level of every test the manuscript reports.
+LEVEL = 0.05
+
+
+def join(items: Iterable[object]) -> str:
+    """Return ``"a"``, ``"a and b"``, ``"a, b and c"``; ``""`` for no items."""
+    items = [str(item) for item in items]
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def seconds(values: Iterable[float]) -> str:
+    """``"1 and 2"`` for the lengths 1.0 and 2.0 (the unit is the caller's)."""
+    return join(f"{float(v):g}" for v in values)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 participant"``, ``"3 participants"``, ``"no participant"``."""
+    n = int(n)
+    if n == 0:
+        return f"no {noun}"
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _tests(audit: pd.DataFrame) -> str:
+    """Return ``"the 12 tests (2 participants x 3 feature spaces x 2 trial lengths)"``."""
+    parts = [
+        count(audit["participant"].nunique(), "participant"),
+        count(audit["feature_space"].nunique(), "feature space"),
+        count(audit["trial_length"].nunique(), "trial length"),
+    ]
+    n = len(audit)
+    noun = "the one test" if n == 1 else f"the {n} tests"
+    return f"{noun} ({' x '.join(parts)})"
+
+
+def _none(audit: pd.DataFrame, verb: str, negated: str) -> str:
+    """``"none of the 12 tests (...) scores"``, or ``"the one test (...) does not score"``."""
+    return f"{_tests(audit)} {negated}" if len(audit) == 1 else f"none of {_tests(audit)} {verb}"
+
+
+def _share(found: pd.DataFrame, audit: pd.DataFrame) -> str:
+    """``"4 of the 12 tests (...)"``, or ``"the one test (...)"``."""
+    return _tests(audit) if len(audit) == 1 else f"{len(found)} of {_tests(audit)}"
+
+
+def _where(rows: pd.DataFrame) -> str:
+    """``"log-mel (sub-01 and sub-02)"`` per feature space, in the table's order."""
+    phrases = []
+    for space, group in rows.groupby("feature_space", sort=False):
+        cases = [
+            f"{participant} at {length:g} s"
+            for participant, length in zip(group["participant"], group["trial_length"])
+        ]
+        phrases.append(f"{space} ({join(cases)})")
+    return join(phrases)
+
+
+def metric_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
+    """Whether the paper's metric tells any feature space from having no features.
+
+    Parameters
+    ----------
+    audit : DataFrame
+        The ``protocol_audit`` table: ``pcc_model``, ``pcc_mean``, ``pcc_noise``,
+        ``p_shuffle_holm`` per participant, feature space and trial length.
+    level : float
+        Family-wise level of the Holm-corrected permutation p-values.
+    """
+    if audit.empty:
+        return "No feature space was run, so the paper's metric has nothing to judge."
+    model, mean = audit["pcc_model"].mean(), audit["pcc_mean"].mean()
+    moved = (audit["pcc_model"] - audit["pcc_mean"]).abs().max()
+    found = audit[audit["p_shuffle_holm"] < level]
+    baseline = (
+        f"a predictor of each channel's training mean, which sees no words, scores a mean "
+        f"PCC of {mean:.3f} against {model:.3f} with the features"
+    )
+    if found.empty:
+        return (
+            f"The paper's metric does not distinguish any feature space from the no-feature "
+            f"predictor: {baseline}, and {_none(audit, 'scores', 'does not score')} above "
+            f"shuffled word assignments after Holm correction (smallest corrected p = "
+            f"{_p(audit['p_shuffle_holm'].min())})."
+        )
+    return (
+        f"The paper's metric scores the features above shuffled word assignments in "
+        f"{_share(found, audit)} after Holm correction: {_where(found)}. Yet "
+        f"{baseline}; the features move the PCC by at most {moved:.3f}."
+    )
+
+
+def word_level_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
+    """Whether the word-level encoding finds word information, and where.
+
+    Uses ``word_level_p_holm`` (the best channel's family-wise p, Holm-corrected over
+    the table) and ``significant`` / ``channels`` of the ``protocol_audit`` table.
+    """
+    if audit.empty:
+        return "No feature space was run, so the word-level encoding has nothing to report."
+    found = audit[audit["word_level_p_holm"] < level]
+    if found.empty:
+        return (
+            f"The word-level encoding finds no word information in any participant, feature "
+            f"space or trial length: {_none(audit, 'has', 'does not have')} a channel whose "
+            f"family-wise p survives Holm correction (smallest corrected p = "
+            f"{_p(audit['word_level_p_holm'].min())})."
+        )
+    return (
+        f"The word-level encoding finds word information in {_share(found, audit)} "
+        f"after Holm correction: {_where(found)}, with "
+        f"{count(found['significant'].sum(), 'channel')} at FDR q < {level:g} among their "
+        f"{found['channels'].sum():,}."
+    )
+
+
+def noise_note(audit: pd.DataFrame) -> str:
+    """Return the sentence that sets the PCC of noise features beside the features'."""
+    if audit.empty:
+        return ""
+    return (
+        f"Noise features of the same width score a mean PCC of "
+        f"{audit['pcc_noise'].mean():.3f} (the features: {audit['pcc_model'].mean():.3f}); "
+        f"the authors' own code likewise gives the same PCC with noise predictors as with "
+        f"the embeddings."
+    )
+
+
+def protocol_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
+    """Return the verdict on the paper's claim: its metric, the word level, the noise control."""
+    parts = [metric_verdict(audit, level), word_level_verdict(audit, level), noise_note(audit)]
+    return " ".join(part for part in parts if part)
+
+
+def beside_table(table: pd.DataFrame, columns: list[str]) -> str:
+    """Return the published values beside ours as a Markdown table, a row per participant.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`neurospeech.published.beside`: ``participant``, the ``columns``,
+        ``published`` and ``ours``.
+    columns : list of str
+        The columns that name a quantity (e.g. feature space and metric); each quantity
+        gets a "published" and an "ours" column.
+    """
+    if table.empty:
+        return "*No published values to compare.*"
+    keys = list(dict.fromkeys(map(tuple, table[columns].to_numpy())))
+    header = ["participant"]
+    for key in keys:
+        name = " ".join(str(k) for k in key)
+        header += [f"{name}, published", f"{name}, ours"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    indexed = table.set_index(["participant", *columns])
+    for participant in dict.fromkeys(table["participant"]):
+        cells = [participant]
+        for key in keys:
+            index = (participant, *key)
+            if index in indexed.index:
+                row = indexed.loc[index]
+                published = float(np.asarray(row["published"]).ravel()[0])
+                cells += [f"{published:.4f}", str(np.asarray(row["ours"]).ravel()[0])]
+            else:
+                cells += ["-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,225 @@
+"""The manuscript (paper/manuscript.md) renders on any tables, and its sentences read right.
+
+The tables here are made by hand with the columns the analysis scripts write, in the cases
+a real run can give: one participant, one trial length, one feature space, nothing
+significant, or something found.
+"""
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+from scipy.io import wavfile
+
+from neurospeech import config, prose, published, report
+
+MANUSCRIPT = REPO / "paper" / "manuscript.md"
+
+
+def _audit(participants, lengths, spaces, found=()):
+    rows = []
+    for participant in participants:
+        for length in lengths:
+            for space in spaces:
+                hit = (participant, space) in found
+                rows.append(
+                    {
+                        "participant": participant,
+                        "trial_length": length,
+                        "feature_space": space,
+                        "published_run": False,
+                        "dims": 23,
+                        "pcc_model": 0.951,
+                        "pcc_mean": 0.950,
+                        "pcc_noise": 0.949,
+                        "pcc_shuffled": 0.950,
+                        "p_shuffle": 0.4,
+                        "p_shuffle_holm": 1.0,
+                        "word_level_mean_r": -0.05,
+                        "word_level_null_r": -0.05,
+                        "word_level_p_fwe": 0.001 if hit else 0.6,
+                        "word_level_p_holm": 0.002 if hit else 1.0,
+                        "significant": 3 if hit else 0,
+                        "channels": 100,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _tables(participants, lengths, spaces, *, found=(), significant=0):
+    n = len(participants)
+    audit = _audit(participants, lengths, spaces, found)
+    variance = pd.DataFrame(
+        [
+            {
+                "participant": p,
+                "trial_length": length,
+                "between": 9.0,
+                "within": 1.0,
+                "ratio": 9.0,
+                "predicted_pcc": 0.949,
+                "observed_pcc": 0.95,
+            }
+            for p in participants
+            for length in lengths
+        ]
+    )
+    khanday = published.khanday2025()
+    verwoert = published.verwoert2022()
+    return {
+        "data_overview": pd.DataFrame(
+            {
+                "participant": participants,
+                "words": 100,
+                "channels": 120,
+                "shafts": 10,
+                "sfreq_hz": 1024.0,
+                "duration_s": 300.0,
+                "word_s": 2.0,
+                "fixation_s": 1.0,
+            }
+        ),
+        "decoding_summary": pd.DataFrame(
+            {
+                "participant": participants,
+                "mean_r": 0.6,
+                "chance_p95_published": 0.4,
+                "chance_p95_decoder": 0.05,
+                "speech_fraction": 0.2,
+                "mean_r_speech_silence_oracle": 0.7,
+                "mean_r_within_speech": 0.3,
+            }
+        ),
+        "decoding_published": published.beside(
+            verwoert, verwoert.iloc[:0], ["participant", "metric"], simulated=False
+        ),
+        "protocol_audit": audit,
+        "protocol_variance": variance,
+        "protocol_published": published.beside(
+            khanday, khanday.iloc[:0], ["participant", "feature_space", "metric"], simulated=False
+        ),
+        "protocol_recovery": pd.DataFrame(
+            {"planted": ["word-level latent"] * n, "sensitivity": 1.0, "false_positive_rate": 0.0}
+        ),
+        "encoding_summary": pd.DataFrame(
+            {
+                "participant": participants,
+                "feature_space": "log-mel",
+                "layer": 0,
+                "electrodes": 120,
+                "significant": significant,
+                "mean_r_significant": 0.3 if significant else np.nan,
+                "max_r": 0.3,
+            }
+        ),
+        "encoding_recovery": pd.DataFrame(
+            {
+                "sensitivity": [1.0],
+                "speech_channels": [10],
+                "false_positive_rate": [0.0],
+                "silent_channels": [100],
+                "lag_within_30ms": [1.0],
+            }
+        ),
+        "contrastive_retrieval": pd.DataFrame(
+            {
+                "participant": "pooled",
+                "k": 10,
+                "target_space": ["log-mel", "log-mel"],
+                "method": ["contrastive", "ridge"],
+                "accuracy": [0.3, 0.2],
+                "ci_low": [0.2, 0.1],
+                "ci_high": [0.4, 0.3],
+                "chance": [0.1, 0.1],
+            }
+        ),
+        "contrastive_offsets": pd.DataFrame({"offset_s": [-0.2], "k": [10], "accuracy": [0.3]}),
+    }
+
+
+def _render(tmp_path, tables, profile, settings):
+    """Build the report of ``tables`` with the real manuscript; return its text."""
+    paper = tmp_path / "paper"
+    for folder in ("figures", "tables", "audio"):
+        (paper / folder).mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for name, table in tables.items():
+        table.to_csv(paper / "tables" / f"{name}.csv", index=False)
+        outputs.append(f"tables/{name}.csv")
+    for name in re.findall(r'figure\("(\w+)"', MANUSCRIPT.read_text()):
+        (paper / "figures" / f"{name}.svg").write_text("<svg/>")
+        outputs.append(f"figures/{name}.svg")
+    best = tables["decoding_summary"]["participant"].iloc[-1]
+    for kind in ("original", "reconstructed"):
+        wavfile.write(paper / "audio" / f"{best}_{kind}_griffinlim.wav", 16000, np.zeros(16, "h"))
+        outputs.append(f"audio/{best}_{kind}_griffinlim.wav")
+    manifest = {
+        "neurospeech": "0",
+        "python": "3.11",
+        "commit": "abc",
+        "config": config.from_dict(settings, profile=profile).to_dict(),
+        "models": {},
+        "code": "0",
+        "inputs": {},
+        "outputs": dict.fromkeys(outputs, "0"),
+        "packages": {},
+        "steps": {},
+    }
+    page = report.build(paper, manifest, MANUSCRIPT).read_text()
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+ONE = {"paper_protocol": {"trial_lengths": [1.0], "feature_spaces": ["log-mel"]}}
+
+
+@pytest.mark.parametrize("profile", ["swpd", "sample"])
+def test_one_participant_one_length_one_space_nothing_found_reads_naturally(tmp_path, profile):
+    tables = _tables(["sub-01"], [1.0], ["log-mel"])
+    text = _render(tmp_path, tables, profile, ONE)
+    assert "1 participant read" in text and "1 participants" not in text
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "does not distinguish any feature space from the no-feature predictor" in text
+    assert "finds no word information in any participant" in text
+    assert "the one test (1 participant x 1 feature space x 1 trial length)" in text
+    assert "no mean r of significant electrodes" in text
+    assert "averaged over the 1 s after the cue" in text and "(and" not in text
+    for section in ("The verdict", "Methods", "Limitations", "References"):
+        assert f"<h2>{section}</h2>" in _raw(tmp_path)
+    assert "doi.org/10.1038/s41597-022-01542-9" in _raw(tmp_path)
+    # published values beside ours, participant by participant
+    assert "gpt2 r2, published" in text and "0.8724" in text
+    assert ("Simulated data." in text) == (profile == "sample")
+
+
+def _raw(tmp_path):
+    return (tmp_path / "paper" / "build" / "index.html").read_text()
+
+
+def test_found_word_information_is_named_by_space_and_participant(tmp_path):
+    found = {("sub-01", "gpt2"), ("sub-03", "gpt2")}
+    tables = _tables(["sub-01", "sub-02", "sub-03"], [1.0, 2.0], ["log-mel", "gpt2"], found=found)
+    text = _render(tmp_path, tables, "swpd", {}).replace(" ,", ",")
+    assert (
+        "finds word information in 4 of the 12 tests (3 participants x 2 feature spaces x 2 "
+        "trial lengths) after Holm correction: gpt2 (sub-01 at 1 s, sub-01 at 2 s, sub-03 at "
+        "1 s and sub-03 at 2 s), with 12 channels at FDR q < 0.05 among their 400" in text
+    )
+    assert "averaged over the 1 and 2 s after the cue" in text
+
+
+def test_prose_helpers():
+    assert prose.join([]) == "" and prose.join(["a"]) == "a"
+    assert prose.join(["a", "b", "c"]) == "a, b and c"
+    assert prose.count(0, "electrode") == "no electrode"
+    assert prose.count(1, "electrode") == "1 electrode"
+    assert prose.count(1200, "electrode") == "1,200 electrodes"
+    assert prose.seconds([1.0, 2.0]) == "1 and 2"
+    empty = _audit([], [], [])
+    assert "nothing to judge" in prose.protocol_verdict(empty)
+    significant = _audit(["sub-01"], [1.0], ["gpt2"]).assign(p_shuffle_holm=0.01)
+    verdict = prose.metric_verdict(significant)
+    assert "in the one test (1 participant" in verdict and "gpt2 (sub-01 at 1 s)" in verdict
+    assert "move the PCC by at most 0.001" in verdict
