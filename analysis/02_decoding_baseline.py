@@ -111,20 +111,14 @@ print(f"participants at or below the published chance level: {len(below)}")
 # values of the paper's figure 4a (digitised). On the simulated sample our column says so.
 
 # %%
-ours = summary.assign(metric="mean_r", value=summary["mean_r"])
 reference = published.verwoert2022()
-compared = pd.concat(
+ours = pd.concat(  # our mean r, beside each published estimate of it
     [
-        published.beside(
-            reference[reference["metric"] == metric],
-            ours.assign(metric=metric),
-            ["participant", "metric"],
-            simulated=ctx.simulated,
-        )
-        for metric in dict.fromkeys(reference["metric"])
-    ],
-    ignore_index=True,
+        summary.assign(metric=metric, value=summary["mean_r"])
+        for metric in reference["metric"].unique()
+    ]
 )
+compared = published.beside(reference, ours, ["participant", "metric"], simulated=ctx.simulated)
 ctx.save_table(
     compared,
     "decoding_published",

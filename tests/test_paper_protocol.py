@@ -95,9 +95,8 @@ def test_any_regressor_and_the_training_mean_predictor():
     )
 
 
-def test_pca_inside_the_folds_and_the_published_pca_on_all_trials():
-    x, y, words = _trials(n_features=12, seed=2)
-    x = x.reshape(len(x), 3, 4)  # (trials, frames, dims) is flattened, as published
+def _assert_both_pcas_equal_sklearn(x, y, words):
+    """PCA in each fold, and on all trials, each equal to scikit-learn; return the latter."""
     flat = x.reshape(len(x), -1)
     inside = paper_protocol.leave_one_word_out(x, y, words, pca=0.9)
     model = make_pipeline(PCA(0.9, svd_solver="full"), EXACT_ELASTIC_NET)
@@ -109,6 +108,13 @@ def test_pca_inside_the_folds_and_the_published_pca_on_all_trials():
         y, _loop_predictions(reduced, y, words, ElasticNet(alpha=1.0, l1_ratio=0.5)), words
     )
     np.testing.assert_allclose(quirk[METRICS].to_numpy(), expected, rtol=0, atol=1e-8)
+    return quirk
+
+
+def test_pca_inside_the_folds_and_the_published_pca_on_all_trials():
+    x, y, words = _trials(n_features=12, seed=2)
+    x = x.reshape(len(x), 3, 4)  # (trials, frames, dims) is flattened, as published
+    _assert_both_pcas_equal_sklearn(x, y, words)
     with pytest.raises(ValueError, match="pca_on_all_trials=True needs pca"):
         paper_protocol.leave_one_word_out(x, y, words, pca_on_all_trials=True)
 
@@ -119,16 +125,7 @@ def test_flattened_states_wider_than_the_trials_equal_a_plain_sklearn_pipeline()
     frames = np.random.default_rng(3).standard_normal((len(x), 30, 20))
     frames[:, :, :4] += 3 * x[:, None, :]  # the informative dims, in every frame
     flat = frames.reshape(len(x), -1)  # 600 dims for 40 trials
-    model = make_pipeline(PCA(0.9, svd_solver="full"), EXACT_ELASTIC_NET)
-    inside = paper_protocol.leave_one_word_out(frames, y, words, pca=0.9)
-    expected = _loop_metrics(y, _loop_predictions(flat, y, words, model), words)
-    np.testing.assert_allclose(inside[METRICS].to_numpy(), expected, rtol=0, atol=1e-8)
-    quirk = paper_protocol.leave_one_word_out(frames, y, words, pca=0.9, pca_on_all_trials=True)
-    reduced = PCA(0.9, svd_solver="full").fit_transform(flat)
-    expected = _loop_metrics(
-        y, _loop_predictions(reduced, y, words, ElasticNet(alpha=1.0, l1_ratio=0.5)), words
-    )
-    np.testing.assert_allclose(quirk[METRICS].to_numpy(), expected, rtol=0, atol=1e-8)
+    quirk = _assert_both_pcas_equal_sklearn(frames, y, words)
     audit = paper_protocol.audit(frames, y, words, n_shuffles=9, pca=0.9, pca_on_all_trials=True)
     assert audit["pcc_model"] == pytest.approx(quirk["pcc"].mean(), abs=1e-10)
     # the shuffles reuse each fold's PCA: the same as fitting it again for every shuffle

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from neurospeech.embeddings import registry
-from neurospeech.embeddings.registry import POOLINGS, RAW_LAST
+from neurospeech.embeddings.registry import RAW_LAST
 
 PROFILES = ("sample", "swpd")
 
@@ -126,17 +126,10 @@ class ProtocolCondition:
 
     def __post_init__(self) -> None:
         _spaces([self.feature_space], registry.KINDS)
-        kind = registry.get(self.feature_space).kind
-        if isinstance(self.layer, str) and (self.layer != RAW_LAST or kind != "speech"):
-            raise ConfigError(
-                f"{self.name}: layer must be a hidden-state index, or {RAW_LAST!r} for a speech "
-                f"model; got {self.layer!r} for the {kind} space {self.feature_space}"
-            )
-        if self.pooling not in POOLINGS or (self.pooling == "flatten" and kind == "text"):
-            raise ConfigError(
-                f"{self.name}: pooling must be one of {', '.join(POOLINGS)} (a text model has "
-                f"one vector per word: mean), got {self.pooling!r}"
-            )
+        try:
+            registry.check_trial_options(self.feature_space, self.layer, self.pooling)
+        except ValueError as err:
+            raise ConfigError(f"{self.name}: {err}") from None
         if self.pca is not None and not 0 < self.pca < 1:
             raise ConfigError(
                 f"{self.name}: pca is the fraction of variance kept, in (0, 1), got {self.pca}"
@@ -473,20 +466,10 @@ _PAPER_CONDITIONS = [
     {"name": "XLS-R (PCA in each fold)", **_XLSR},
 ]
 #: The sample exercises the same options on its log-mel frames (no model to run).
+_FRAMES = {"feature_space": "log-mel", "pooling": "flatten", "pca": 0.9}
 _SAMPLE_CONDITIONS = [
-    {
-        "name": "log-mel frames (PCA on all trials)",
-        "feature_space": "log-mel",
-        "pooling": "flatten",
-        "pca": 0.9,
-        "pca_on_all_trials": True,
-    },
-    {
-        "name": "log-mel frames (PCA in each fold)",
-        "feature_space": "log-mel",
-        "pooling": "flatten",
-        "pca": 0.9,
-    },
+    {"name": "log-mel frames (PCA on all trials)", **_FRAMES, "pca_on_all_trials": True},
+    {"name": "log-mel frames (PCA in each fold)", **_FRAMES},
 ]
 
 

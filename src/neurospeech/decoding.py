@@ -196,7 +196,6 @@ def linear_reconstruction(
     """
     features, target = _check_decoding_input(stacked_hg, log_mel, n_folds, n_components)
     predicted = np.zeros_like(target)
-    r = np.zeros((n_folds, target.shape[1]))
     explained = np.zeros(n_folds)
     fold = np.zeros(len(target), dtype=int)
     for k, (train, test) in enumerate(KFold(n_folds, shuffle=False).split(features)):
@@ -213,9 +212,13 @@ def linear_reconstruction(
         basis = pca.components_[:n_components].T
         model = LinearRegression().fit(train_z @ basis, target[train])
         predicted[test] = model.predict(test_z @ basis)
-        r[k] = stats.pearson_r(target[test], predicted[test])
         fold[test] = k
-    return Reconstruction(r=r, predicted=predicted, explained_variance=explained, fold=fold)
+    return Reconstruction(
+        r=fold_r(target, predicted, fold),
+        predicted=predicted,
+        explained_variance=explained,
+        fold=fold,
+    )
 
 
 def circular_shift_chance(

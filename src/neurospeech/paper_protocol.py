@@ -201,15 +201,8 @@ def _elastic_net_predictions(x: np.ndarray, y: np.ndarray, splits: Splits) -> np
     that fail it are fitted with ``sklearn.linear_model.ElasticNet``. With embeddings
     of unit scale and targets in microvolts, most fits are skipped, which makes
     thousands of shuffles affordable.
-
-    When the centred training features are orthogonal (principal components fitted on
-    the training rows), each coefficient is the soft-thresholded cross-product
-    ``S(x_j' y_c, alpha * l1_ratio * n) / (x_j' x_j + alpha * (1 - l1_ratio) * n)``:
-    the coordinates do not interact, so coordinate descent reaches exactly that in its
-    first sweep, and it is computed directly for every channel at once.
     """
     total, sum_x, sum_y = x.T @ y, x.sum(axis=0), y.sum(axis=0)
-    gram_total = x.T @ x
     predicted = np.zeros_like(y)
     for train, test in splits:
         n_train = len(train)
@@ -220,13 +213,7 @@ def _elastic_net_predictions(x: np.ndarray, y: np.ndarray, splits: Splits) -> np
         # The margin sends near-ties to scikit-learn rather than trusting our rounding.
         active = np.flatnonzero(np.abs(cross).max(axis=0) > threshold * (1 - 1e-9))
         predicted[test] = mean_y
-        gram = gram_total - x[test].T @ x[test] - n_train * np.outer(mean_x, mean_x)
-        if active.size and _orthogonal(gram):
-            ridge_term = ELASTIC_NET["alpha"] * (1 - ELASTIC_NET["l1_ratio"]) * n_train
-            shrunk = np.sign(cross) * np.maximum(np.abs(cross) - threshold, 0.0)
-            coef = shrunk / (np.diag(gram) + ridge_term)[:, None]
-            predicted[test] = (x[test] - mean_x) @ coef + mean_y
-        elif active.size:
+        if active.size:
             # Fortran-ordered float64 copies are what fit() makes after its input checks,
             # which it can then skip: at this size they cost more than the fit itself.
             with sklearn.config_context(skip_parameter_validation=True):
@@ -240,11 +227,24 @@ def _elastic_net_predictions(x: np.ndarray, y: np.ndarray, splits: Splits) -> np
     return predicted
 
 
-def _orthogonal(gram: np.ndarray, tolerance: float = 1e-9) -> bool:
-    """Whether a Gram matrix is diagonal, off-diagonal terms below ``tolerance`` of the largest."""
-    scale = np.abs(np.diag(gram)).max()
-    off_diagonal = gram - np.diag(np.diag(gram))
-    return bool(scale > 0 and np.abs(off_diagonal).max() <= tolerance * scale)
+def _components_elastic_net(z: np.ndarray, y: np.ndarray, train, test) -> np.ndarray:
+    """Held-out predictions of ``ElasticNet(**ELASTIC_NET)`` on principal components.
+
+    ``z`` holds the rows' scores on the components of a PCA fitted on the ``train`` rows,
+    which are centred and orthogonal there. The coordinates then do not interact, and
+    each coefficient is the soft-thresholded cross-product
+    ``S(z_j' y_c, alpha * l1_ratio * n) / (z_j' z_j + alpha * (1 - l1_ratio) * n)``,
+    exactly what coordinate descent reaches in its first sweep; it is computed for every
+    channel at once.
+    """
+    n_train = len(train)
+    mean_z, mean_y = z[train].mean(axis=0), y[train].mean(axis=0)
+    centred = z[train] - mean_z
+    cross = centred.T @ (y[train] - mean_y)
+    alpha, l1_ratio = ELASTIC_NET["alpha"], ELASTIC_NET["l1_ratio"]
+    shrunk = np.sign(cross) * np.maximum(np.abs(cross) - alpha * l1_ratio * n_train, 0.0)
+    coef = shrunk / ((centred**2).sum(axis=0) + alpha * (1 - l1_ratio) * n_train)[:, None]
+    return (z[test] - mean_z) @ coef + mean_y
 
 
 def _estimator_predictions(
@@ -304,7 +304,10 @@ class _Features:
         predicted = np.zeros_like(y)
         for train, test in splits:
             reduced = self._reduced(rows[test])[rows]
-            predicted[test] = _fit_predict(reduced, y, [(train, test)], estimator)[test]
+            if estimator is None:
+                predicted[test] = _components_elastic_net(reduced, y, train, test)
+            else:
+                predicted[test] = _fit_predict(reduced, y, [(train, test)], estimator)[test]
         return predicted
 
 

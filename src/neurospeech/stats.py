@@ -138,10 +138,8 @@ def circular_correlations(truth: np.ndarray, prediction: np.ndarray) -> np.ndarr
         )
     n = len(truth)
     # r(k) = mean_t z_pred[t] * z_truth[(t + k) mod n]: a circular cross-correlation.
-    spectra = np.fft.rfft(_zscore(truth, "truth"), axis=0) * np.conj(
-        np.fft.rfft(_zscore(prediction, "prediction"), axis=0)
-    )
-    return np.fft.irfft(spectra, n, axis=0) / n
+    z_truth = _zscore(truth, "truth")
+    return _cross(_zscore(prediction, "prediction"), z_truth) / n
 
 
 def circular_shift_null(
@@ -233,13 +231,13 @@ def circular_fold_null(
     r = np.zeros((n_shifts, truth.shape[1]))
     labels = np.unique(fold)
     for label in labels:
-        inside = (fold == label).astype(float)[:, None]
-        count = inside.sum()
-        y = prediction[fold == label]
-        y = y - y.mean(axis=0)
-        sum_x = _cross(inside, truth)[shifts]
-        sum_xx = _cross(inside, squares)[shifts]
-        sum_xy = _cross(inside * (prediction - prediction[fold == label].mean(axis=0)), truth)
+        inside = fold == label
+        indicator = inside.astype(float)[:, None]
+        centred = prediction[inside] - prediction[inside].mean(axis=0)
+        spread = (centred**2).sum(axis=0)
+        sum_x = _cross(indicator, truth)[shifts]
+        sum_xx = _cross(indicator, squares)[shifts]
+        sum_xy = _cross(indicator * (prediction - prediction[inside].mean(axis=0)), truth)
         with np.errstate(invalid="ignore", divide="ignore"):
-            r += sum_xy[shifts] / np.sqrt((sum_xx - sum_x**2 / count) * (y**2).sum(axis=0))
+            r += sum_xy[shifts] / np.sqrt((sum_xx - sum_x**2 / inside.sum()) * spread)
     return r / len(labels)

@@ -24,7 +24,7 @@ import numpy as np
 
 from neurospeech import highgamma
 from neurospeech.bids import Recording
-from neurospeech.embeddings import cache, extract
+from neurospeech.embeddings import cache, extract, registry
 from neurospeech.embeddings.models import LoadedModel, ModelUnavailableError, load
 from neurospeech.embeddings.registry import (
     POOLINGS,
@@ -167,16 +167,10 @@ def trial_features(
     features : ndarray, shape (n_trials, dim), float32
         ``dim`` is frames x dims when flattened.
     """
-    if pooling == "mean" and layer != RAW_LAST:
+    if pooling == "mean" and not isinstance(layer, str):  # a layer of word_level
         return word_level(space, recording, trial_length, cache_dir=cache_dir)[layer]
     space, revision, loader = _resolve(space)
-    if pooling not in POOLINGS or (pooling == "flatten" and space.kind == "text"):
-        raise ValueError(
-            f"pooling must be one of {', '.join(POOLINGS)}, and 'mean' for the text model "
-            f"{space.name}; got {pooling!r}"
-        )
-    if layer == RAW_LAST and space.kind != "speech":
-        raise ValueError(f"{RAW_LAST!r} is a layer of a speech model; {space.name} has none")
+    registry.check_trial_options(space, layer, pooling)
     params = {"trial_length": float(trial_length), "layers": layer, "pooling": pooling}
 
     def compute() -> np.ndarray:

@@ -219,3 +219,23 @@ def get(name: str | FeatureSpace) -> FeatureSpace:
         raise ValueError(
             f"unknown feature space {name!r}.{hint} Known: {', '.join(sorted(REGISTRY))}"
         ) from None
+
+
+def check_trial_options(space: str | FeatureSpace, layer: int | str, pooling: str) -> None:
+    """Raise a ValueError if ``layer`` or ``pooling`` do not apply to the feature space.
+
+    A layer is a hidden-state index, or :data:`RAW_LAST` for a speech model; pooling is one
+    of :data:`POOLINGS`, and a text model (one vector per word) takes ``"mean"``.
+    """
+    space = get(space)
+    if isinstance(layer, str) and (layer != RAW_LAST or space.kind != "speech"):
+        raise ValueError(
+            f"layer must be a hidden-state index, or {RAW_LAST!r} for a speech model; got "
+            f"{layer!r} for the {space.kind} space {space.name} ({RAW_LAST!r} is a layer of "
+            f"a speech model only)"
+        )
+    if pooling not in POOLINGS or (pooling == "flatten" and space.kind == "text"):
+        raise ValueError(
+            f"pooling must be one of {', '.join(POOLINGS)}, and 'mean' for the text model "
+            f"{space.name} (a text model has one vector per word); got {pooling!r}"
+        )
