@@ -34,6 +34,8 @@
 # up to the 99th (`audio.speech_mask`).
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -41,49 +43,73 @@ from IPython.display import Audio, display
 from scipy.io import wavfile
 from tqdm.auto import tqdm
 
-from neurospeech import audio, bids, decoding, figures, published, runtime
+from neurospeech import audio, bids, channels, decoding, figures, published, regions, runtime, stats
 
 ctx = runtime.start("decoding_baseline")
 cfg = ctx.settings
 SHIFT_S = 0.01  # frame hop
+MIN_REGION_ELECTRODES = 2  # a region's own decoder needs this many electrodes
 
 # %% [markdown]
 # ## Reconstruction, chance and waveforms per participant
 
 # %%
-results, spectrograms, rows = {}, {}, []
+results, spectrograms, rows, variants, by_region = {}, {}, [], [], []
 for sub in tqdm(ctx.subjects(), desc="decoding"):
-    recording = bids.read_recording(ctx.bids_root, sub)
-    stacked, spec, _ = decoding.reference_features(recording)
-    result = decoding.linear_reconstruction(stacked, spec)
+    raw = bids.read_recording(ctx.bids_root, sub)
+    recording, check = channels.prepare(raw, ctx.channels)
+    result, spec, scores = decoding.decoder_scores(recording, n_shifts=cfg.n_shifts, seed=cfg.seed)
     self_chance = decoding.compare_with_chance(
         result.r, decoding.circular_shift_chance(spec, n_shifts=cfg.n_shifts, seed=cfg.seed)
     )
-    decoder = decoding.compare_with_chance(
-        result.r,
-        decoding.circular_shift_chance(
-            spec, result.predicted, fold=result.fold, n_shifts=cfg.n_shifts, seed=cfg.seed
-        ),
-    )
     speech = audio.speech_mask(spec)
     oracle = decoding.speech_silence_oracle(spec, speech)
-    within_speech = decoding.fold_r(spec, result.predicted, result.fold, speech)
     rows.append(
         {
             "participant": f"sub-{sub}",
             "frames": len(spec),
-            "features": stacked.shape[1],
+            "features": scores["features"],
             "explained_variance": result.explained_variance.mean(),
             "mean_r": result.mean_r,
             "chance_p95_published": self_chance["chance_p95"],
             "p_published": self_chance["p_value"],
-            "chance_p95_decoder": decoder["chance_p95"],
-            "p_decoder": decoder["p_value"],
+            "chance_p95_decoder": scores["chance_p95_decoder"],
+            "p_decoder": scores["p_decoder"],
             "speech_fraction": speech.mean(),
             "mean_r_speech_silence_oracle": oracle.mean_r,
-            "mean_r_within_speech": float(np.nanmean(within_speech)),
+            "mean_r_within_speech": scores["mean_r_within_speech"],
         }
     )
+    # the same decoder with the contaminated channels kept, and under the other reference
+    variants.append({"reference": ctx.channels.reference, "contaminated": "left out", **scores})
+    if check["excluded"].any():
+        kept, _ = channels.prepare(raw, replace(ctx.channels, exclude_contaminated=False))
+        variants.append(
+            {
+                "reference": ctx.channels.reference,
+                "contaminated": "kept",
+                **decoding.decoder_scores(kept, n_shifts=cfg.n_shifts, seed=cfg.seed)[2],
+            }
+        )
+    for scheme in ctx.channels.references[1:]:
+        other, _ = channels.prepare(raw, ctx.channels, scheme=scheme)
+        variants.append(
+            {
+                "reference": scheme,
+                "contaminated": "left out",
+                **decoding.decoder_scores(other, n_shifts=cfg.n_shifts, seed=cfg.seed)[2],
+            }
+        )
+    for variant in variants:
+        variant.setdefault("participant", f"sub-{sub}")
+    # one decoder per anatomical region, on that region's electrodes only
+    used = check[~check["excluded"]]
+    for region, names in used.groupby("region", sort=False)["channel"]:
+        if len(names) >= MIN_REGION_ELECTRODES:
+            scores_region = decoding.decoder_scores(
+                recording.pick(names.tolist()), n_shifts=cfg.n_shifts, seed=cfg.seed
+            )[2]
+            by_region.append({"participant": f"sub-{sub}", "region": region, **scores_region})
     for name, spectrogram in (("original", spec), ("reconstructed", result.predicted)):
         wave = audio.griffin_lim(spectrogram, seed=cfg.seed)
         ctx.save_sound(f"sub-{sub}_{name}_griffinlim", wave, audio.TARGET_SFREQ)
@@ -103,6 +129,46 @@ ctx.save_table(
 )
 below = summary[summary["mean_r"] <= summary["chance_p95_published"]]
 print(f"participants at or below the published chance level: {len(below)}")
+
+# %% [markdown]
+# ## Controls: leaked sound, the reference, the anatomy
+#
+# The decoder of each participant with the channels that carry the microphone's sound kept
+# (where the check flagged any), and under the sensitivity reference (bipolar by default),
+# beside the decoder of the analyses. Then one decoder per anatomical region, on that
+# region's electrodes only (regions with at least two), tested against its own decoder
+# chance with Holm's correction over every region decoder of every participant.
+
+# %%
+SCORES = ["channels", "mean_r", "chance_p95_decoder", "p_decoder", "mean_r_within_speech"]
+variants = pd.DataFrame(variants, columns=["participant", "reference", "contaminated", *SCORES])
+ctx.save_table(
+    variants,
+    "decoding_reference",
+    caption="Decoding baseline per participant under each reference, and with the "
+    "acoustically contaminated channels kept: mean r, decoder chance (95th percentile) and "
+    "p, and r within speech frames.",
+    label="tab:decoding-reference",
+)
+by_region = pd.DataFrame(by_region, columns=["participant", "region", *SCORES])
+by_region["p_holm"] = stats.holm(by_region["p_decoder"].to_numpy()) if len(by_region) else []
+ctx.save_table(by_region, "decoding_regions")
+region_summary = regions.summarise(
+    by_region.assign(r=by_region["mean_r"], significant=by_region["p_holm"] < 0.05),
+    electrodes="channels",
+)
+ctx.save_table(
+    region_summary,
+    "decoding_regions_summary",
+    caption="Decoding from one anatomical region's electrodes: participants, electrodes, "
+    "region decoders above their chance (Holm-corrected p < 0.05), and their mean r.",
+    label="tab:decoding-regions",
+    float_format="%.3f",
+)
+fig = figures.region_summary(region_summary, "region decoders above chance", "decoding per region")
+figures.mark_simulated(fig, ctx.simulated)
+ctx.save_figure(fig, "decoding_regions")
+variants  # noqa: B018 (shown in the notebook)
 
 # %% [markdown]
 # ## Published beside reproduced

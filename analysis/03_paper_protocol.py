@@ -58,7 +58,7 @@ from IPython.display import display
 from sklearn.dummy import DummyRegressor
 from tqdm.auto import tqdm
 
-from neurospeech import bids, embeddings, figures, paper_protocol, published, runtime, stats
+from neurospeech import embeddings, figures, paper_protocol, published, runtime, stats
 from neurospeech.simulate import read_truth, recovery
 
 ctx = runtime.start("paper_protocol")
@@ -80,7 +80,7 @@ subjects = paper_protocol.paper_participants(
     ctx.subjects(), drop_participant_10=cfg.drop_participant_10
 )
 for sub in tqdm(subjects, desc="participants"):
-    recording = bids.read_recording(ctx.bids_root, sub).pick_good()
+    recording, _ = ctx.recording(sub)  # the channels of [channels] (runtime.Context.recording)
     words = recording.words["value"].to_numpy()
     names = recording.ch_names  # the columns of every array computed from the recording
     truth = read_truth(ctx.bids_root, sub) if ctx.simulated else None

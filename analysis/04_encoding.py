@@ -21,6 +21,12 @@
 # by default; at least 10 % of the recording); Benjamini-Hochberg across electrodes, and a
 # max-statistic family-wise threshold across electrodes and layers.
 #
+# The electrodes are the channels of `[channels]` (`neurospeech.channels.prepare`): good,
+# under the configured reference (as recorded, the published setting), without those that
+# carry the microphone's sound. The acoustic fit is repeated under the sensitivity
+# reference (bipolar by default) and both are reported side by side; the results are also
+# summarised per anatomical region (`neurospeech.regions`).
+#
 # The lag profile fits one single-lag model per lag (10 ms steps) with the log-mel
 # features: the lag of its peak is the electrode's best lag. Models, layers, lags and
 # counts are the `[encoding]` section of the configuration (the sample: one untrained
@@ -30,7 +36,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from neurospeech import encoding_grid, figures, runtime
+from neurospeech import encoding_grid, figures, regions, runtime
 from neurospeech.simulate import read_truth, recovery
 
 ctx = runtime.start("encoding")
@@ -48,7 +54,14 @@ subjects = ctx.subjects()
 
 # %%
 with ctx.executor() as client:
-    fits = encoding_grid.run(ctx.bids_root, subjects, cfg, client, derivatives=ctx.derivatives)
+    fits = encoding_grid.run(
+        ctx.bids_root,
+        subjects,
+        cfg,
+        client,
+        settings=ctx.channels,
+        derivatives=ctx.derivatives,
+    )
 
 # %% [markdown]
 # ## One row per electrode and fit
@@ -73,7 +86,9 @@ def record(base, space, layer, fit, best_lag=None, **family):
 rows = []
 for sub in subjects:
     found = fits[sub]
-    base = pd.DataFrame({"participant": f"sub-{sub}", "channel": found.channels})
+    base = pd.DataFrame(
+        {"participant": f"sub-{sub}", "channel": found.channels, "region": found.regions}
+    )
     base[["x", "y", "z"]] = found.positions
     if ctx.simulated:
         base = pd.concat(
@@ -132,6 +147,58 @@ if ctx.simulated:
         label="tab:encoding-recovery",
     )
     print(recovered.to_string(index=False))
+
+# %% [markdown]
+# ## The reference: as recorded and bipolar
+#
+# The acoustic (log-mel) fit of each participant under each reference: electrodes (bipolar:
+# derivations of adjacent contacts), those significant (FDR q < 0.05) and their mean r.
+
+# %%
+by_reference = []
+for sub in subjects:
+    fits_of = {ctx.channels.reference: fits[sub].acoustic, **fits[sub].sensitivity}
+    for scheme, fit in fits_of.items():
+        significant = fit["q"] < 0.05
+        by_reference.append(
+            {
+                "participant": f"sub-{sub}",
+                "reference": scheme,
+                "electrodes": len(fit["r"]),
+                "significant": int(significant.sum()),
+                "share_significant": significant.mean(),
+                "mean_r_significant": fit["r"][significant].mean() if significant.any() else None,
+                "max_r": fit["r"].max(),
+            }
+        )
+by_reference = pd.DataFrame(by_reference)
+ctx.save_table(
+    by_reference,
+    "encoding_reference",
+    caption="Acoustic (log-mel) encoding per participant under each reference: electrodes, "
+    "those with FDR q < 0.05, their mean r, and the largest r.",
+    label="tab:encoding-reference",
+)
+by_reference  # noqa: B018 (shown in the notebook)
+
+# %% [markdown]
+# ## Per anatomical region
+#
+# The acoustic fit's electrodes grouped by the region of their label in `channels.tsv`.
+
+# %%
+by_region = regions.summarise(electrodes[electrodes["feature_space"] == "log-mel"])
+ctx.save_table(
+    by_region,
+    "encoding_regions",
+    caption="Acoustic (log-mel) encoding per anatomical region: participants, electrodes, "
+    "those with FDR q < 0.05, and r.",
+    label="tab:encoding-regions",
+    float_format="%.3f",
+)
+fig = figures.region_summary(by_region, "electrodes with q < 0.05", "acoustic encoding")
+figures.mark_simulated(fig, ctx.simulated)
+ctx.save_figure(fig, "encoding_regions")
 
 # %% [markdown]
 # ## Layer profile, lag profile and the electrode map

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from neurospeech import bids, contrastive, embeddings, figures, runtime
+from neurospeech import contrastive, embeddings, figures, runtime
 
 ctx = runtime.start("contrastive")
 cfg = ctx.settings
@@ -42,7 +42,7 @@ SPACES = {SPEECH_SPACE: embeddings.load(SPEECH_SPACE), "log-mel": "log-mel"}
 # %%
 people, targets = [], {space: [] for space in SPACES}
 for sub in tqdm(ctx.subjects(), desc="participants"):
-    recording = bids.read_recording(ctx.bids_root, sub)
+    recording, _ = ctx.recording(sub)  # the channels of [channels] (runtime.Context.recording)
     people.append(contrastive.participant(recording))
     for space, source in SPACES.items():
         targets[space].append(

@@ -20,6 +20,7 @@ TINY = SimulationParams(
     n_channels=(8, 10),
     n_responsive=(4, 5),
     n_latent_channels=2,
+    n_contaminated=0,
     seed=7,
 )
 
@@ -66,3 +67,12 @@ def sample_sub01(tmp_path_factory):
     params = SimulationParams(n_subjects=1, n_channels=16, n_responsive=8)
     root = simulate_dataset(tmp_path_factory.mktemp("sample") / "bids", params, progress=False)
     return bids.read_recording(root, "01"), read_truth(root, "01")
+
+
+@pytest.fixture(scope="session")
+def swpd_metadata_channels() -> list[tuple[Path, object]]:
+    """The real ``channels.tsv`` of the ten SWPD participants, read as tables."""
+    files = sorted((SHARED / "swpd-metadata" / "bids").glob("sub-*/ieeg/*_channels.tsv"))
+    if not files:
+        pytest.skip(f"the real sidecars are not under {SHARED / 'swpd-metadata'}")
+    return [(path, bids.read_tsv(path)) for path in files]

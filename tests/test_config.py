@@ -185,7 +185,7 @@ def test_a_slice_holds_the_shared_keys_and_the_step_section_only():
     for step in ("data_overview", "decoding_baseline", "paper_protocol", "contrastive"):
         assert before.slice(step) == after.slice(step)
     assert before.slice("encoding") != after.slice("encoding")
-    assert set(before.slice("data_overview")) == {"profile", "participants"}
+    assert set(before.slice("data_overview")) == {"profile", "participants", "channels"}
 
 
 def test_each_analysis_starts_its_own_step():

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from scipy.io import wavfile
 
-from neurospeech import config, prose, published, report
+from neurospeech import config, prose, published, regions, report
 
 MANUSCRIPT = REPO / "paper" / "manuscript.md"
 
@@ -49,7 +49,7 @@ def _audit(participants, lengths, spaces, found=()):
     return pd.DataFrame(rows)
 
 
-def _tables(participants, lengths, spaces, *, found=(), significant=0):
+def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=()):
     n = len(participants)
     audit = _audit(participants, lengths, spaces, found)
     variance = pd.DataFrame(
@@ -137,6 +137,77 @@ def _tables(participants, lengths, spaces, *, found=(), significant=0):
             }
         ),
         "contrastive_offsets": pd.DataFrame({"offset_s": [-0.2], "k": [10], "accuracy": [0.3]}),
+        **_channel_tables(participants, leaky),
+    }
+
+
+def _channel_tables(participants, leaky):
+    """The tables of the channels: anatomy, contamination, references and regions."""
+    references = ["original", "bipolar"]
+    summary = pd.DataFrame(
+        [
+            {
+                "participant": p,
+                "reference": ref,
+                "channels": 120,
+                "contaminated": 2 if p in leaky else 0,
+                "left_out": 2 if p in leaky else 0,
+                "largest_index": 0.1,
+            }
+            for p in participants
+            for ref in references
+        ]
+    )
+    scores = {"channels": 118, "chance_p95_decoder": 0.05, "p_decoder": 0.001}
+    decoding = [
+        {"participant": p, "reference": ref, "contaminated": "left out", "mean_r": 0.6, **scores}
+        for p in participants
+        for ref in references
+    ] + [
+        {
+            "participant": p,
+            "reference": "original",
+            "contaminated": "kept",
+            "mean_r": 0.65,
+            **scores,
+        }
+        for p in participants
+        if p in leaky
+    ]
+    region_rows = pd.DataFrame(
+        {"participant": participants, "region": "sensorimotor", "r": 0.2, "significant": True}
+    )
+    return {
+        "regions": pd.DataFrame(
+            {"region": ["sensorimotor", "white matter"], **{p: [10, 110] for p in participants}}
+        ),
+        "contamination_summary": summary,
+        "contamination_recovery": pd.DataFrame(
+            {
+                "participant": participants,
+                "reference": "original",
+                "planted_channels": 2,
+                "sensitivity": 1.0,
+                "clean_channels": 118,
+                "false_positive_rate": 0.0,
+            }
+        ),
+        "decoding_reference": pd.DataFrame(decoding),
+        "decoding_regions_summary": regions.summarise(region_rows),
+        "encoding_reference": pd.DataFrame(
+            [
+                {
+                    "participant": p,
+                    "reference": ref,
+                    "electrodes": 120,
+                    "significant": 0,
+                    "mean_r_significant": np.nan,
+                }
+                for p in participants
+                for ref in references
+            ]
+        ),
+        "encoding_regions": regions.summarise(region_rows.assign(significant=False)),
     }
 
 
@@ -192,6 +263,9 @@ def test_one_participant_one_length_one_space_nothing_found_reads_naturally(tmp_
     # published values beside ours, participant by participant
     assert "gpt2 r2, published" in text and "0.8724" in text
     assert ("Simulated data." in text) == (profile == "sample")
+    assert "No channel carries the microphone's sound under the original reference" in text
+    assert "No participant has a contaminated channel to keep." in text
+    assert "original: no electrode" not in text and "original: 0 of 120 electrodes" in text
 
 
 def _raw(tmp_path):
@@ -208,6 +282,22 @@ def test_found_word_information_is_named_by_space_and_participant(tmp_path):
         "1 s and sub-03 at 2 s), with 12 channels at FDR q < 0.05 among their 400" in text
     )
     assert "averaged over the 1 and 2 s after the cue" in text
+
+
+def test_contaminated_channels_are_stated_per_participant(tmp_path):
+    tables = _tables(["sub-01", "sub-02"], [1.0], ["log-mel"], leaky=("sub-02",))
+    text = _render(tmp_path, tables, "sample", ONE)
+    assert (
+        "2 channels in 1 participant carry the microphone's sound under the original "
+        "reference (sub-01: none of 120; sub-02: 2 of 120)" in text
+    )
+    assert "Keeping the contaminated channels (1 participant) changes the mean r by +0.050" in text
+    assert (
+        "Under the bipolar reference the mean r is 0.60 (against 0.60 original), 2 of 2 "
+        "participants above" in text
+    )
+    assert "sensorimotor 2 of 2 (2 participants; mean r 0.20)" in text
+    assert "planted on 4 channels, the check flags 4 of them and 0 of the 236 others" in text
 
 
 def test_prose_helpers():

@@ -23,17 +23,22 @@ def test_context_defaults_and_environment(monkeypatch, tmp_path):
     assert ctx.profile == "sample" and ctx.simulated and ctx.settings == config.load().encoding
     assert ctx.bids_root.as_posix() == "data/sample"
     assert ctx.derivatives.as_posix() == "data/sample/derivatives"
-    chosen = config.load(profile="swpd", overrides={"encoding": {"n_shifts": 7}})
+    chosen = config.load(
+        profile="swpd",
+        overrides={"encoding": {"n_shifts": 7}, "channels": {"reference": "car"}},
+    )
     other = runtime.Context.of("encoding", tmp_path / "bids", tmp_path / "paper", chosen, workers=3)
     for key, value in other.to_env().items():
         monkeypatch.setenv(key, value)
     assert runtime.context("encoding") == other and runtime.context("encoding").workers == 3
-    # the script sees its own section only: the others are not handed over
+    # the script sees the shared keys and its own section only
     assert set(json.loads(other.to_env()["NEUROSPEECH_CONFIG"])) == {
         "profile",
         "participants",
+        "channels",
         "encoding",
     }
+    assert runtime.context("encoding").channels.reference == "car"
     with pytest.raises(ValueError, match="starts step 'contrastive', but the run executes"):
         runtime.context("contrastive")
     cache = other.features_cache("03").relative_to(tmp_path).as_posix()
@@ -163,7 +168,8 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
 
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
-    settings = {"encoding": {"layers": [0, 12]}}
+    # every channel kept: the count below is the dataset's (the check's own tests are elsewhere)
+    settings = {"encoding": {"layers": [0, 12]}, "channels": {"exclude_contaminated": False}}
     ctx = runtime.Context.of(
         "encoding", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
     )
@@ -172,12 +178,17 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
     assert set(electrodes["feature_space"]) == {"log-mel", "wav2vec2-base-untrained"}
     model = electrodes[electrodes["feature_space"] == "wav2vec2-base-untrained"]
     assert set(model["layer"]) == {0, 12}
-    assert {"r", "p", "q", "p_fwe", "best_lag_ms", "x", "y", "z"} <= set(electrodes.columns)
+    assert {"r", "p", "q", "p_fwe", "best_lag_ms", "x", "y", "z", "region"} <= set(
+        electrodes.columns
+    )
     assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8 + 10
     assert electrodes.loc[electrodes["layer"] > 0, "p_fwe_layers"].between(0, 1).all()
     assert len(pd.read_csv(ctx.tables / "encoding_recovery.csv")) == 1
-    for name in ("encoding_profiles", "encoding_map"):
+    for name in ("encoding_profiles", "encoding_map", "encoding_regions"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+    by_reference = pd.read_csv(ctx.tables / "encoding_reference.csv")
+    assert by_reference["reference"].tolist() == ["original", "bipolar"] * 2
+    assert by_reference["electrodes"].tolist()[::2] == [8, 10]
 
 
 _STEP = """# %%

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -426,3 +427,25 @@ def test_recovery_tables_count_what_was_planted_and_what_was_found():
     assert (
         table.loc["log-mel", "planted_channels"] == 2 and table.loc["log-mel", "sensitivity"] == 0.5
     )
+
+
+def test_contamination_is_planted_on_channels_without_responses_and_told(tmp_path):
+    from neurospeech import regions
+
+    params = SimulationParams(
+        n_subjects=1, n_words=4, n_channels=6, n_responsive=2, n_latent_channels=1, seed=3
+    )
+    leaky = simulate_subject(params, 0)
+    clean = simulate_subject(dataclasses.replace(params, n_contaminated=0), 0)
+    truth = leaky.truth
+    assert sum(truth["contaminated"]) == 2
+    planted = np.array(truth["responsive"]) | np.array(truth["latent_channel"])
+    assert not (planted & np.array(truth["contaminated"])).any()
+    gains = np.array(truth["contamination_gain"])
+    assert ((gains == 0) | ((gains >= 60) & (gains <= 100))).all()
+    difference = leaky.ieeg - clean.ieeg  # the leak only, on the contaminated contacts
+    assert np.allclose(difference[:, ~np.array(truth["contaminated"])], 0)
+    assert np.abs(difference).max() == pytest.approx(gains.max(), rel=0.1)
+    assert all(regions.region(label) for label in leaky.channels["description"])
+    with pytest.raises(ValueError, match="n_contaminated=7 must be between 0 and the 6"):
+        dataclasses.replace(params, n_contaminated=7)

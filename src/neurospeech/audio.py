@@ -9,6 +9,7 @@ and take the natural log (plus 1e-7). :func:`griffin_lim` inverts it to a wavefo
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,40 @@ def speech_onsets(
         if sustained.any():
             onsets[i] = (first + np.argmax(sustained)) * frame + frame  # window centre
     return onsets
+
+
+def on_clock(
+    waveform: np.ndarray, sfreq: float, target_sfreq: float, n_samples: int, offset: float = 0.0
+) -> np.ndarray:
+    """Resample a waveform to another clock and place it on that clock's samples.
+
+    Polyphase resampling (``scipy.signal.resample_poly``, whose filter removes what lies
+    above the new Nyquist rate), then a shift by ``offset`` rounded to the new clock.
+
+    Parameters
+    ----------
+    waveform : ndarray, shape (n,)
+    sfreq : float
+        Its sampling rate (Hz).
+    target_sfreq : float
+        The rate of the clock to put it on (e.g. the iEEG's).
+    n_samples : int
+        Length of that clock's recording.
+    offset : float
+        Start of the waveform minus start of the target recording, in seconds.
+
+    Returns
+    -------
+    placed : ndarray, shape (n_samples,)
+        NaN where the waveform does not cover the target recording.
+    """
+    ratio = Fraction(target_sfreq / sfreq).limit_denominator(100_000)
+    resampled = signal.resample_poly(
+        np.asarray(waveform, float), ratio.numerator, ratio.denominator
+    )
+    placed = np.full(n_samples, np.nan)
+    first = int(round(offset * target_sfreq))
+    start, stop = max(first, 0), min(first + resampled.size, n_samples)
+    if stop > start:
+        placed[start:stop] = resampled[start - first : stop - first]
+    return placed

@@ -181,6 +181,26 @@ class Recording:
         """Length of the iEEG in seconds."""
         return self.ieeg.shape[0] / self.sfreq
 
+    def pick(self, names: list[str]) -> Recording:
+        """Return the recording restricted to the channels ``names``, in that order.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a channel of the recording.
+        """
+        index = {name: k for k, name in enumerate(self.ch_names)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise ValueError(f"sub-{self.subject}: no channel(s) {', '.join(missing)}")
+        columns = [index[name] for name in names]
+        return dataclasses.replace(
+            self,
+            ieeg=self.ieeg[:, columns],
+            channels=self.channels.iloc[columns].reset_index(drop=True),
+            bad_channels=tuple(name for name in self.bad_channels if name in names),
+        )
+
     def pick_good(self) -> Recording:
         """Return the recording restricted to its good channels, warning once about the others.
 
@@ -191,19 +211,13 @@ class Recording:
         """
         if not self.bad_channels:
             return self
-        keep = ~self.channels["name"].isin(self.bad_channels).to_numpy()
         warnings.warn(
             f"sub-{self.subject}: channels {', '.join(self.bad_channels)} have non-finite "
             f"samples and are left out",
             RecordingWarning,
             stacklevel=2,
         )
-        return dataclasses.replace(
-            self,
-            ieeg=self.ieeg[:, keep],
-            channels=self.channels[keep].reset_index(drop=True),
-            bad_channels=(),
-        )
+        return self.pick([name for name in self.ch_names if name not in self.bad_channels])
 
 
 def estimate_rate(timestamps: np.ndarray) -> float:

@@ -2,7 +2,8 @@
 
 Each analysis script of ``analysis/`` reads one section, named after the script
 (``04_encoding.py`` reads ``[encoding]``), and the keys every script shares
-(``profile``, ``participants``). A step of :func:`neurospeech.pipeline.reproduce` is
+(``profile``, ``participants`` and ``[channels]``: the reference and the channels left
+out). A step of :func:`neurospeech.pipeline.reproduce` is
 keyed on exactly that slice (:meth:`Config.slice`), so changing a parameter of the
 encoding re-runs the encoding and nothing else.
 
@@ -188,6 +189,107 @@ class PaperProtocol:
         return [*plain, *self.conditions]
 
 
+#: The references of :mod:`neurospeech.reference`.
+REFERENCES = ("original", "bipolar", "laplacian", "car")
+#: The nulls and corrections of :func:`neurospeech.contamination.assess`.
+CONTAMINATION_NULLS = ("both", "frequency", "time")
+CONTAMINATION_CORRECTIONS = ("fdr", "holm", "max")
+
+
+@dataclass(frozen=True)
+class ContaminationCheck:
+    """``[channels.contamination]``: the acoustic contamination check of every channel.
+
+    See :func:`neurospeech.contamination.assess`.
+
+    Attributes
+    ----------
+    window : float
+        Spectrogram window in seconds (frames every half window).
+    fmin, fmax : float
+        Band of the contamination index in Hz (``fmax`` None: the iEEG's Nyquist rate).
+    null : {"both", "frequency", "time"}
+        Permute the audio's frequency bins (Roussel et al. 2020), its frames in blocks, or
+        flag only what both reject (the larger p-value).
+    block : float
+        Block length in seconds of the time null (the frames used are whole blocks).
+    n_permutations : int
+    alpha : float
+        Level of the corrected test.
+    correction : {"fdr", "holm", "max"}
+        Across a participant's channels: Benjamini-Hochberg, Holm, or the permutation
+        maximum.
+    seed : int
+    """
+
+    window: float = 0.2
+    fmin: float = 50.0
+    fmax: float | None = None
+    null: str = "both"
+    block: float = 1.0
+    n_permutations: int = 10_000
+    alpha: float = 0.05
+    correction: str = "fdr"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive(self, "n_permutations")
+        for key, valid in (
+            ("null", CONTAMINATION_NULLS),
+            ("correction", CONTAMINATION_CORRECTIONS),
+        ):
+            if getattr(self, key) not in valid:
+                raise ConfigError(
+                    f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}"
+                )
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha must be within (0, 1), got {self.alpha}")
+        if self.window <= 0 or self.block <= 0:
+            raise ConfigError(
+                f"window and block must be positive seconds, got {self.window}, {self.block}"
+            )
+        if self.fmin < 0 or (self.fmax is not None and self.fmax <= self.fmin):
+            raise ConfigError(f"the band {self.fmin}-{self.fmax} Hz must be increasing from 0")
+
+
+@dataclass(frozen=True)
+class Channels:
+    """``[channels]``: which channels every analysis uses, under which reference.
+
+    Read by every step (part of each step's key) and by ``02_channels.py``, which
+    reports the contamination check, both references and the anatomy.
+
+    Attributes
+    ----------
+    reference : {"original", "bipolar", "laplacian", "car"}
+        The reference of the analyses (:func:`neurospeech.reference.apply`); the published
+        setting is ``original``.
+    sensitivity_reference : str or None
+        A second reference under which the decoding baseline and the acoustic encoding
+        are reported beside the first (None: none).
+    exclude_contaminated : bool
+        Leave out the channels the contamination check flags.
+    contamination : ContaminationCheck
+    """
+
+    reference: str = "original"
+    sensitivity_reference: str | None = "bipolar"
+    exclude_contaminated: bool = True
+    contamination: ContaminationCheck = field(default_factory=ContaminationCheck)
+
+    def __post_init__(self) -> None:
+        for key in ("reference", "sensitivity_reference"):
+            value = getattr(self, key)
+            if value is not None and value not in REFERENCES:
+                raise ConfigError(f"{key} must be one of {', '.join(REFERENCES)}, got {value!r}")
+
+    @property
+    def references(self) -> list[str]:
+        """The reference of the analyses, then the sensitivity one if it differs."""
+        second = self.sensitivity_reference
+        return [self.reference] + ([second] if second not in (None, self.reference) else [])
+
+
 @dataclass(frozen=True)
 class Encoding:
     """``[encoding]``: frame-level encoding per electrode, ``04_encoding.py``.
@@ -353,12 +455,15 @@ class Config:
     profile : {"sample", "swpd"}
     participants : tuple of str
         Labels analysed (``"01"`` or ``"sub-01"``); empty: every participant.
+    channels : Channels
+        Reference and channel selection, shared by every analysis.
     decoding_baseline, paper_protocol, encoding, contrastive
         One section per analysis script.
     """
 
     profile: str = "sample"
     participants: tuple[str, ...] = ()
+    channels: Channels = field(default_factory=Channels)
     decoding_baseline: DecodingBaseline = field(default_factory=DecodingBaseline)
     paper_protocol: PaperProtocol = field(default_factory=PaperProtocol)
     encoding: Encoding = field(default_factory=Encoding)
@@ -389,10 +494,11 @@ class Config:
     def slice(self, step: str) -> dict[str, Any]:
         """Return what the analysis ``step`` (a script's name without its number) reads.
 
-        The shared keys, and the step's own section if it has one.
+        The shared keys (``profile``, ``participants``, ``channels``), and the step's own
+        section if it has one.
         """
         values = self.to_dict()
-        part = {"profile": values["profile"], "participants": values["participants"]}
+        part = {key: values[key] for key in SHARED}
         if step in _sections():
             part[step] = values[step]
         return part
@@ -433,6 +539,10 @@ def select_participants(
             f"{', '.join(available) or 'none'}"
         )
     return participants
+
+
+#: The keys of the configuration every step reads.
+SHARED = ("profile", "participants", "channels")
 
 
 def _sections() -> list[str]:

@@ -374,6 +374,50 @@ def compare_with_chance(scores: np.ndarray, chance: np.ndarray) -> dict[str, flo
     }
 
 
+def decoder_scores(
+    recording: Recording, *, n_shifts: int = 1000, seed: int = 0, n_components: int = 50
+) -> tuple[Reconstruction, np.ndarray, dict[str, float]]:
+    """Decode a recording's spectrogram and score the decoder against its chance.
+
+    The reference features (:func:`reference_features`), the cross-validated linear
+    reconstruction (:func:`linear_reconstruction`, with at most as many components as
+    features), the decoder's chance (:func:`circular_shift_chance` with ``fold``) and the r
+    within speech frames (:func:`fold_r`, :func:`neurospeech.audio.speech_mask`).
+
+    Returns
+    -------
+    result : Reconstruction
+    log_mel : ndarray, shape (n_frames, 23)
+        The true spectrogram.
+    scores : dict
+        ``channels``, ``features``, ``mean_r``, ``chance_p95_decoder``, ``p_decoder`` and
+        ``mean_r_within_speech``.
+    """
+    stacked, log_mel, _ = reference_features(recording)
+    result = linear_reconstruction(
+        stacked, log_mel, n_components=min(n_components, stacked.shape[1])
+    )
+    chance = compare_with_chance(
+        result.r,
+        circular_shift_chance(
+            log_mel, result.predicted, fold=result.fold, n_shifts=n_shifts, seed=seed
+        ),
+    )
+    within = fold_r(log_mel, result.predicted, result.fold, audio.speech_mask(log_mel))
+    return (
+        result,
+        log_mel,
+        {
+            "channels": len(recording.ch_names),
+            "features": stacked.shape[1],
+            "mean_r": result.mean_r,
+            "chance_p95_decoder": chance["chance_p95"],
+            "p_decoder": chance["p_value"],
+            "mean_r_within_speech": float(np.nanmean(within)),
+        },
+    )
+
+
 def r_table(results: dict[str, Reconstruction]) -> pd.DataFrame:
     """Tidy table of r: one row per participant, fold and mel bin."""
     rows = [

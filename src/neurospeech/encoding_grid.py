@@ -7,12 +7,16 @@ forward pass over the participant's audio, on a GPU worker where the cluster has
 written to the features cache (:func:`neurospeech.embeddings.frame_level_file`). Then
 the fits, each a task that reads one layer from that cache:
 
-- ``targets``: the participant's high-gamma frames of its good channels, with their
-  names and positions (kept in the cluster's memory only);
+- ``targets``: the participant's high-gamma frames of the channels the analyses use
+  (:func:`neurospeech.channels.prepare`: good, re-referenced, without leaked sound), with
+  their names, positions and regions (kept in the cluster's memory only);
 - ``fit``: the lagged ridge model of one layer (log-mel: the spectrogram) with its
   circular-shift null (:func:`neurospeech.encoding.fit`, :func:`neurospeech.encoding.significance`);
 - ``single-lag``: one point of the log-mel lag profile
   (:func:`neurospeech.encoding.single_lag`).
+
+The acoustic fit is also run under the sensitivity reference of ``[channels]``
+(bipolar by default), beside the configured one.
 
 Every fit of a participant uses the same seed, hence the same shifts, so the family-wise
 tests across layers and across lags join the tasks' per-shift maxima afterwards.
@@ -20,6 +24,7 @@ tests across layers and across lags join the tasks' per-shift maxima afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,29 +32,54 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospeech import bids, embeddings, encoding, fingerprint, grid, highgamma, layout, stats
-from neurospeech.config import Encoding
+from neurospeech import (
+    bids,
+    channels,
+    embeddings,
+    encoding,
+    fingerprint,
+    grid,
+    highgamma,
+    layout,
+    regions,
+    stats,
+)
+from neurospeech.config import Channels, Encoding
 
 #: Feature space of the lag profile and of the acoustic baseline fit.
 ACOUSTIC = "log-mel"
 
 
-def targets(bids_root: str, subject: str) -> dict[str, np.ndarray]:
-    """Return a participant's high-gamma frames of its good channels, labelled.
+def targets(
+    bids_root: str, subject: str, settings: Channels, scheme: str | None = None
+) -> dict[str, np.ndarray]:
+    """Return a participant's high-gamma frames of the channels the analyses use, labelled.
+
+    Parameters
+    ----------
+    bids_root, subject : str
+    settings : neurospeech.config.Channels
+        Reference and channels left out (:func:`neurospeech.channels.prepare`).
+    scheme : str, optional
+        Another reference than ``settings.reference``.
 
     Returns
     -------
     targets : dict of ndarray
-        ``frames`` (frames x channels), ``channels`` (their names) and ``positions``
-        (channels x 3, ACPC mm from ``electrodes.tsv``; NaN where it has none).
+        ``frames`` (frames x channels), ``channels`` (their names), ``positions``
+        (channels x 3, ACPC mm from ``electrodes.tsv``; NaN where it has none) and
+        ``regions`` (:func:`neurospeech.regions.of_channels`).
     """
-    recording = bids.read_recording(bids_root, subject).pick_good()
+    recording, _ = channels.prepare(
+        bids.read_recording(bids_root, subject), settings, scheme=scheme
+    )
     names = recording.ch_names
     positions = recording.electrodes.set_index("name").reindex(names)[["x", "y", "z"]]
     return {
         "frames": highgamma.extract(recording.ieeg, recording.sfreq, line_freq=recording.line_freq),
         "channels": np.array(names, dtype=str),
         "positions": positions.to_numpy(dtype=float),
+        "regions": regions.of_channels(recording.channels, recording.source).to_numpy(str),
     }
 
 
@@ -97,6 +127,7 @@ def fit(
     return {
         "channels": targets["channels"],
         "positions": targets["positions"],
+        "regions": targets["regions"],
         **{column: table[column].to_numpy() for column in table},
         "alpha_median": np.median(result.alpha, axis=0),
         "draw_max": null.max(axis=1),
@@ -123,8 +154,13 @@ class ParticipantFits:
         The electrodes (the participant's good channels), in the order of every array.
     positions : ndarray, shape (n_electrodes, 3)
         Their ACPC positions (mm; NaN where ``electrodes.tsv`` has none).
+    regions : list of str
+        Their regions (:mod:`neurospeech.regions`).
     acoustic : dict of ndarray
         The log-mel fit (as :func:`fit`), with ``p_fwe_lags`` (the lag profile's).
+    sensitivity : dict
+        ``{reference: fit}``: the log-mel fit under each other reference of
+        ``[channels]`` (its own electrodes, in its ``channels``).
     layers : dict
         ``{space: {layer: fit}}``, each fit with ``p_fwe_layers``: corrected over the
         electrodes and the layers searched of that space.
@@ -133,7 +169,9 @@ class ParticipantFits:
 
     channels: list[str]
     positions: np.ndarray
+    regions: list[str]
     acoustic: dict[str, np.ndarray]
+    sensitivity: dict[str, dict[str, np.ndarray]]
     layers: dict[str, dict[int, dict[str, np.ndarray]]]
     profile: encoding.LagProfile
 
@@ -160,6 +198,7 @@ def run(
     config: Encoding,
     client,
     *,
+    settings: Channels | None = None,
     derivatives: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict[str, ParticipantFits]:
@@ -177,6 +216,8 @@ def run(
         Models, layers, lags, components, shifts and seed.
     client : distributed.Client
         From :func:`neurospeech.grid.connect`.
+    settings : neurospeech.config.Channels, optional
+        The channels fitted, under which references (default: the defaults).
     derivatives : path-like, optional
         Where the features and results are kept (default: the dataset's ``derivatives/``).
     progress : bool
@@ -193,6 +234,7 @@ def run(
         others' results are kept.
     """
     root = Path(bids_root)
+    settings = settings or Channels()
     derivatives = Path(derivatives) if derivatives is not None else layout.derivatives(root)
     spaces = [ACOUSTIC, *config.speech_models]
     found = grid.run(
@@ -224,26 +266,34 @@ def run(
     shifts = {"n_shifts": config.n_shifts, "seed": config.seed}
     tasks, plan = [], {}
     for sub in subjects:
-        frames = grid.Task(
-            targets,
-            {"bids_root": str(root), "subject": sub},
-            label={"sub": sub},
-            kind="targets",
-            identity={"inputs": _participant_inputs(hashes, sub)},
-            keep=False,
-        )
-
         mel = files[sub, ACOUSTIC]["path"]
-        acoustic = _fit_task(
-            fit,
-            frames,
-            mel,
-            {"sub": sub, "space": ACOUSTIC},
-            layer=0,
-            lags_ms=config.lags,
-            n_components=None,
-            **shifts,
-        )
+        by_reference = {}
+        for scheme in settings.references:
+            frames = grid.Task(
+                targets,
+                {"bids_root": str(root), "subject": sub, "settings": settings, "scheme": scheme},
+                label={"sub": sub, "ref": scheme},
+                kind="targets",
+                identity={
+                    "inputs": _participant_inputs(hashes, sub),
+                    "settings": dataclasses.asdict(settings),
+                },
+                keep=False,
+            )
+            by_reference[scheme] = (
+                frames,
+                _fit_task(
+                    fit,
+                    frames,
+                    mel,
+                    {"sub": sub, "space": ACOUSTIC, "ref": scheme},
+                    layer=0,
+                    lags_ms=config.lags,
+                    n_components=None,
+                    **shifts,
+                ),
+            )
+        frames, acoustic = by_reference.pop(settings.reference)
         layers = {
             space: {
                 layer: _fit_task(
@@ -271,12 +321,14 @@ def run(
             )
             for lag in config.profile_lags
         ]
-        plan[sub] = (acoustic, layers, lags)
-        tasks += [acoustic, *(t for by_layer in layers.values() for t in by_layer.values()), *lags]
+        sensitivity = {scheme: task for scheme, (_, task) in by_reference.items()}
+        plan[sub] = (acoustic, sensitivity, layers, lags)
+        tasks += [acoustic, *sensitivity.values(), *lags]
+        tasks += [task for by_layer in layers.values() for task in by_layer.values()]
     done = grid.run(tasks, client, layout.grid(derivatives), desc="fits", progress=progress)
 
     fits = {}
-    for sub, (acoustic, layers, lags) in plan.items():
+    for sub, (acoustic, sensitivity, layers, lags) in plan.items():
         profile = encoding.combine_lags(
             config.profile_lags,
             (done[t]["r"] for t in lags),
@@ -292,7 +344,9 @@ def run(
         fits[sub] = ParticipantFits(
             channels=done[acoustic]["channels"].tolist(),
             positions=done[acoustic]["positions"],
+            regions=done[acoustic]["regions"].tolist(),
             acoustic={**done[acoustic], "p_fwe_lags": profile.p_fwe},
+            sensitivity={scheme: done[task] for scheme, task in sensitivity.items()},
             layers=joined,
             profile=profile,
         )

@@ -10,6 +10,7 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from neurospeech import _io  # noqa: E402
 
@@ -86,3 +87,48 @@ def save_table(
         latex = table.to_latex(index=False, float_format=float_format, caption=caption, label=label)
         written.append(_io.write_text(path.with_suffix(".tex"), latex))
     return written
+
+
+def region_summary(summary, found: str, title: str):
+    """Figure of a per-region summary (:func:`neurospeech.regions.summarise`).
+
+    Left: the share of rows significant per region, with the counts; right: the mean r,
+    and the mean r of the significant rows.
+
+    Parameters
+    ----------
+    summary : DataFrame
+    found : str
+        What the significant rows are (the left axis' label).
+    title : str
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    fig, (ax_share, ax_r) = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    y = np.arange(len(summary))
+    ax_share.barh(y, summary["share_significant"], color="0.6")
+    for k, row in summary.reset_index(drop=True).iterrows():
+        ax_share.text(
+            row["share_significant"] + 0.01,
+            k,
+            f"{int(row['significant'])}/{int(row['rows'])} ({int(row['participants'])} part.)",
+            va="center",
+            fontsize=7,
+        )
+    ax_share.set(
+        yticks=y,
+        yticklabels=summary["region"],
+        xlim=(0, 1.3),
+        xlabel=f"share of {found}",
+        title=title,
+    )
+    ax_share.invert_yaxis()
+    ax_r.scatter(summary["mean_r"], y, color="0.3", label="all")
+    ax_r.scatter(summary["mean_r_significant"], y, color="C3", label="significant")
+    ax_r.axvline(0, color="0.5", lw=0.8)
+    ax_r.set(xlabel="mean r", title="r per region")
+    ax_r.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -187,3 +187,115 @@ def beside_table(table: pd.DataFrame, columns: list[str]) -> str:
                 cells += ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def contamination_by_participant(summary: pd.DataFrame, reference: str) -> str:
+    """Say, per participant, how many channels carry the microphone's sound.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The ``contamination_summary`` table: ``participant``, ``reference``, ``channels``,
+        ``contaminated`` and ``left_out``.
+    reference : str
+        The reference whose rows are stated.
+    """
+    rows = summary[summary["reference"] == reference]
+    if rows.empty:
+        return f"No channel was tested under the {reference} reference."
+    parts = []
+    for row in rows.itertuples():
+        found = "none" if row.contaminated == 0 else f"{row.contaminated:,}"
+        kept = row.contaminated - row.left_out
+        note = f", {kept:,} of them kept" if kept else ""
+        parts.append(f"{row.participant}: {found} of {row.channels:,}{note}")
+    flagged = int(rows["contaminated"].sum())
+    if flagged == 0:
+        lead = "No channel carries the microphone's sound"
+    else:
+        where = count((rows["contaminated"] > 0).sum(), "participant")
+        lead = f"{count(flagged, 'channel')} in {where} carry the microphone's sound"
+    return f"{lead} under the {reference} reference ({'; '.join(parts)})."
+
+
+def _mean_by(table: pd.DataFrame, value: str, **where: str) -> float:
+    rows = table
+    for column, wanted in where.items():
+        rows = rows[rows[column] == wanted]
+    return float(rows[value].mean()) if len(rows) else float("nan")
+
+
+def decoding_controls(table: pd.DataFrame, reference: str) -> str:
+    """Say how the decoding baseline changes with the reference and the leaky channels.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ``decoding_reference`` table: ``participant``, ``reference``,
+        ``contaminated`` (``"left out"`` or ``"kept"``), ``mean_r`` and ``p_decoder``.
+    reference : str
+        The reference of the analyses.
+    """
+    main = table[(table["reference"] == reference) & (table["contaminated"] == "left out")]
+    sentences = []
+    for other in dict.fromkeys(table["reference"]):
+        if other == reference:
+            continue
+        rows = table[(table["reference"] == other) & (table["contaminated"] == "left out")]
+        above = int((rows["p_decoder"] < LEVEL).sum())
+        sentences.append(
+            f"Under the {other} reference the mean r is "
+            f"{_mean_by(rows, 'mean_r'):.2f} (against {_mean_by(main, 'mean_r'):.2f} "
+            f"{reference}), {above} of {count(len(rows), 'participant')} above the decoder's "
+            "chance."
+        )
+    kept = table[table["contaminated"] == "kept"]
+    if kept.empty:
+        sentences.append("No participant has a contaminated channel to keep.")
+    else:
+        paired = main.set_index("participant")["mean_r"].reindex(kept["participant"])
+        change = kept["mean_r"].to_numpy() - paired.to_numpy()
+        sentences.append(
+            f"Keeping the contaminated channels ({count(len(kept), 'participant')}) changes "
+            f"the mean r by {np.nanmean(change):+.3f} on average "
+            f"(from {np.nanmin(change):+.3f} to {np.nanmax(change):+.3f})."
+        )
+    return " ".join(sentences)
+
+
+def encoding_references(table: pd.DataFrame) -> str:
+    """Say how many electrodes the acoustic encoding finds under each reference.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ``encoding_reference`` table: ``reference``, ``electrodes``, ``significant``
+        and ``mean_r_significant``, one row per participant and reference.
+    """
+    parts = []
+    for scheme, rows in table.groupby("reference", sort=False):
+        found, total = int(rows["significant"].sum()), int(rows["electrodes"].sum())
+        r = rows["mean_r_significant"].dropna()
+        strength = f", mean r {r.mean():.2f}" if len(r) else ""
+        parts.append(f"{scheme}: {found:,} of {total:,} electrodes{strength}")
+    return "Significant electrodes of the acoustic encoding by reference: " + "; ".join(parts) + "."
+
+
+def by_region(summary: pd.DataFrame, found: str) -> str:
+    """Say, region by region, how many rows are significant and their r.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`neurospeech.regions.summarise`.
+    found : str
+        What a row is, plural (``"electrodes"``, ``"region decoders"``).
+    """
+    if summary.empty:
+        return f"No {found} to summarise by region."
+    parts = [
+        f"{row.region} {int(row.significant)} of {int(row.rows)} "
+        f"({count(row.participants, 'participant')}; mean r {row.mean_r:.2f})"
+        for row in summary.itertuples()
+    ]
+    return f"Significant {found} by region: " + "; ".join(parts) + "."

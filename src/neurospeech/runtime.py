@@ -25,7 +25,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import pandas as pd
 
 from neurospeech import config as configuration
 from neurospeech import layout
-from neurospeech.config import Config
+from neurospeech.config import Channels, Config
 
 #: The environment variables of a run.
 ENV = {
@@ -64,6 +64,8 @@ class Context:
     profile : {"sample", "swpd"}
     participants : tuple of str
         The configured participants (empty: all of the dataset); see :meth:`subjects`.
+    channels : neurospeech.config.Channels
+        The reference and the channels left out, shared by every step (:meth:`recording`).
     settings : dataclass or None
         The step's section of the configuration (``Encoding`` for ``"encoding"``); None
         for a step without one.
@@ -82,6 +84,7 @@ class Context:
     paper_dir: Path
     profile: str = "sample"
     participants: tuple[str, ...] = ()
+    channels: Channels = field(default_factory=Channels)
     settings: Any = None
     derivatives: Path | None = None
     journal: Path | None = None
@@ -113,6 +116,7 @@ class Context:
             paper_dir=Path(paper_dir),
             profile=config.profile,
             participants=config.participants,
+            channels=config.channels,
             settings=config.section(step),
             **options,
         )
@@ -153,6 +157,18 @@ class Context:
 
         return configuration.select_participants(
             self.participants, bids.subjects(self.bids_root), self.bids_root
+        )
+
+    def recording(self, subject: str, scheme: str | None = None):
+        """Read a participant and return the recording the analyses use, and its check.
+
+        :func:`neurospeech.channels.prepare` under the run's ``[channels]`` settings
+        (``scheme``: another reference than the configured one).
+        """
+        from neurospeech import bids, channels
+
+        return channels.prepare(
+            bids.read_recording(self.bids_root, subject), self.channels, scheme=scheme
         )
 
     def executor(self):
@@ -205,7 +221,11 @@ class Context:
 
         The configuration travels as JSON in ``NEUROSPEECH_CONFIG``: the step's slice.
         """
-        values: dict[str, Any] = {"profile": self.profile, "participants": self.participants}
+        values: dict[str, Any] = {
+            "profile": self.profile,
+            "participants": self.participants,
+            "channels": dataclasses.asdict(self.channels),
+        }
         if self.settings is not None:
             values[self.step] = dataclasses.asdict(self.settings)
         env = {

@@ -40,6 +40,16 @@ SPEECH_HOTSPOTS = np.array(
     ]
 )
 CONTACT_SPACING_MM = 3.5
+#: Destrieux label of each speech hotspot (``{h}``: the hemisphere, ``lh`` or ``rh``).
+HOTSPOT_LABELS = (
+    "ctx_{h}_G_precentral",
+    "ctx_{h}_G_precentral",
+    "ctx_{h}_G_temp_sup-Lateral",
+    "ctx_{h}_G_temp_sup-Lateral",
+    "ctx_{h}_G_front_inf-Opercular",
+)
+#: Contacts this close (mm) to a hotspot take its label.
+HOTSPOT_RADIUS_MM = 15.0
 
 
 def implant(n_channels: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -89,3 +99,35 @@ def speech_proximity(electrodes: pd.DataFrame) -> np.ndarray:
     xyz = electrodes[["x", "y", "z"]].to_numpy(float)
     d = np.linalg.norm(xyz[:, None, :] - SPEECH_HOTSPOTS[None], axis=-1)
     return d.min(axis=1)
+
+
+def labels(electrodes: pd.DataFrame) -> list[str]:
+    """FreeSurfer-style anatomical labels of the contacts, from their positions.
+
+    Within :data:`HOTSPOT_RADIUS_MM` of a speech hotspot: its Destrieux label; deeper than
+    30 mm from the midline's side (``|x| < 30``): cerebral white matter; at ``|x| >= 62``:
+    ``Unknown`` (outside the brain); elsewhere a cortical label by ``y`` (middle frontal,
+    middle temporal or supramarginal gyrus), like the ``description`` column of the real
+    ``channels.tsv``.
+    """
+    xyz = electrodes[["x", "y", "z"]].to_numpy(float)
+    distance = np.linalg.norm(xyz[:, None, :] - SPEECH_HOTSPOTS[None], axis=-1)
+    found = []
+    for (x, y, _), near in zip(xyz, distance):
+        h, side = ("lh", "Left") if x < 0 else ("rh", "Right")
+        if near.min() <= HOTSPOT_RADIUS_MM:
+            found.append(HOTSPOT_LABELS[int(near.argmin())].format(h=h))
+        elif abs(x) < 30:
+            found.append(f"{side}-Cerebral-White-Matter")
+        elif abs(x) >= 62:
+            found.append("Unknown")
+        else:
+            gyrus = (
+                "G_front_middle"
+                if y > 0
+                else "G_temporal_middle"
+                if y > -40
+                else ("G_pariet_inf-Supramar")
+            )
+            found.append(f"ctx_{h}_{gyrus}")
+    return found

@@ -40,6 +40,14 @@ class SimulationParams:
         Contacts whose high-gamma also responds to the word-level latent property.
     n_latent_dims : int
         Dimensions of the per-word latent property (a stand-in for a semantic feature).
+    n_contaminated : int | sequence of int
+        Contacts that pick up the microphone's sound (acoustic contamination, Roussel
+        et al. 2020): a copy of the audio waveform, resampled to the iEEG clock (which
+        low-passes it below the iEEG's Nyquist rate), is added to them. Chosen among the
+        contacts without planted responses first.
+    contamination_gain : float
+        Peak amplitude (uV) of the leaked sound; each contaminated contact draws its gain
+        from 0.75 to 1.25 times this value.
     sfreq : float
         iEEG sampling rate in Hz (1024 in the real data).
     audio_sfreq : float
@@ -62,6 +70,8 @@ class SimulationParams:
     n_responsive: int | Sequence[int] = (8, 12, 16)
     n_latent_channels: int | Sequence[int] = 3
     n_latent_dims: int = 2
+    n_contaminated: int | Sequence[int] = 2
+    contamination_gain: float = 80.0
     sfreq: float = 1024.0
     audio_sfreq: float = 48000.0
     line_freq: float = 50.0
@@ -101,13 +111,21 @@ class SimulationParams:
             raise ValueError(f"lag_range_ms {self.lag_range_ms} must be (low, high)")
         if self.n_latent_dims < 1:
             raise ValueError(f"n_latent_dims must be at least 1, got {self.n_latent_dims}")
+        if self.contamination_gain < 0:
+            raise ValueError(
+                f"contamination_gain must be non-negative, got {self.contamination_gain}"
+            )
         channels = _per_subject(self.n_channels, self.n_subjects, "n_channels")
         responsive = _per_subject(self.n_responsive, self.n_subjects, "n_responsive")
         latent = _per_subject(self.n_latent_channels, self.n_subjects, "n_latent_channels")
-        for sub, (n_ch, n_resp, n_lat) in enumerate(zip(channels, responsive, latent), 1):
+        leaky = _per_subject(self.n_contaminated, self.n_subjects, "n_contaminated")
+        for sub, (n_ch, n_resp, n_lat, n_leak) in enumerate(
+            zip(channels, responsive, latent, leaky), 1
+        ):
             if n_ch < 1:
                 raise ValueError(f"sub-{sub:02d}: n_channels must be at least 1, got {n_ch}")
-            for name, count in (("n_responsive", n_resp), ("n_latent_channels", n_lat)):
+            counts = (("n_responsive", n_resp), ("n_latent_channels", n_lat))
+            for name, count in (*counts, ("n_contaminated", n_leak)):
                 if not 0 <= count <= n_ch:
                     raise ValueError(
                         f"sub-{sub:02d}: {name}={count} must be between 0 and the "
@@ -116,6 +134,7 @@ class SimulationParams:
         object.__setattr__(self, "n_channels", channels)
         object.__setattr__(self, "n_responsive", responsive)
         object.__setattr__(self, "n_latent_channels", latent)
+        object.__setattr__(self, "n_contaminated", leaky)
         object.__setattr__(self, "speech_delay", (float(lo), float(hi)))
         object.__setattr__(self, "lag_range_ms", (int(lag_lo), int(lag_hi)))
 

@@ -30,8 +30,8 @@ def planted(truth: dict, channels: Sequence[str]) -> pd.DataFrame:
     -------
     table : DataFrame
         One row per channel, in order: ``planted_speech`` (high-gamma follows the
-        speech), ``planted_latent`` (follows the word-level latent value) and
-        ``planted_lag_ms``.
+        speech), ``planted_latent`` (follows the word-level latent value),
+        ``planted_lag_ms`` and ``planted_contamination`` (picks up the sound).
 
     Raises
     ------
@@ -48,6 +48,10 @@ def planted(truth: dict, channels: Sequence[str]) -> pd.DataFrame:
             "planted_speech": np.array(truth["responsive"])[rows],
             "planted_latent": np.array(truth["latent_channel"])[rows],
             "planted_lag_ms": np.array(truth["lag_ms"])[rows],
+            # datasets simulated before contamination was planted have none
+            "planted_contamination": np.array(
+                truth.get("contaminated", [False] * len(simulated)), bool
+            )[rows],
         }
     )
 
@@ -124,6 +128,39 @@ def protocol_recovery(channels: pd.DataFrame, oracle: str) -> pd.DataFrame:
                 "planted_channels": int(truth.sum()),
                 "sensitivity": found[truth].mean(),
                 "false_positive_rate": found[~truth].mean(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def contamination_recovery(checks: pd.DataFrame) -> pd.DataFrame:
+    """Recovery of the acoustic contamination check: planted leaks flagged, clean ones not.
+
+    Parameters
+    ----------
+    checks : DataFrame
+        The check's table (``contamination``): ``participant``, ``reference``,
+        ``contaminated`` and ``planted_contamination``, one row per channel.
+
+    Returns
+    -------
+    recovery : DataFrame
+        One row per participant and reference: ``planted_channels``, ``sensitivity``
+        (share of them flagged; NaN without any), ``clean_channels`` and
+        ``false_positive_rate``.
+    """
+    rows = []
+    for (sub, scheme), group in checks.groupby(["participant", "reference"], sort=False):
+        planted = group["planted_contamination"].to_numpy(bool)
+        flagged = group["contaminated"].to_numpy(bool)
+        rows.append(
+            {
+                "participant": sub,
+                "reference": scheme,
+                "planted_channels": int(planted.sum()),
+                "sensitivity": flagged[planted].mean() if planted.any() else np.nan,
+                "clean_channels": int((~planted).sum()),
+                "false_positive_rate": flagged[~planted].mean() if (~planted).any() else np.nan,
             }
         )
     return pd.DataFrame(rows)

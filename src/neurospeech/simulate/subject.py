@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neurospeech import audio as audio_features
 from neurospeech.simulate import anatomy, neural, speech
 from neurospeech.simulate.params import SimulationParams
 
@@ -78,6 +79,22 @@ def _events(words: list[str], params: SimulationParams) -> pd.DataFrame:
     return events
 
 
+def _contamination(params: SimulationParams, index: int, planted: np.ndarray) -> np.ndarray:
+    """Peak gain (uV) of the leaked sound on each contact, 0 where there is none.
+
+    Drawn from a stream of its own, so that the rest of the participant is the same with
+    or without contamination; contacts without planted responses are chosen first.
+    """
+    rng = np.random.default_rng([params.seed, index, 21])
+    count = params.n_contaminated[index]
+    order = np.concatenate(
+        [rng.permutation(np.flatnonzero(~planted)), rng.permutation(np.flatnonzero(planted))]
+    )
+    gain = np.zeros(planted.size)
+    gain[order[:count]] = params.contamination_gain * rng.uniform(0.75, 1.25, count)
+    return gain
+
+
 def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
     """Simulate participant ``index`` (0-based) of a dataset.
 
@@ -97,7 +114,8 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         Its ``truth`` holds, per channel, ``responsive``, ``gain``, ``lag_ms`` (negative:
         the brain leads the audio), ``base`` (high-gamma baseline amplitude, uV),
         ``band_weights`` (mix of :data:`neural.SPEECH_BANDS` envelopes),
-        ``latent_gain`` and ``latent_weights``; per trial ``words``, ``speech_onset``,
+        ``latent_gain``, ``latent_weights``, ``contaminated`` and ``contamination_gain``
+        (peak uV of the leaked sound); per trial ``words``, ``speech_onset``,
         ``speech_offset`` (seconds from the recording start) and ``latent``.
     """
     rng = np.random.default_rng([params.seed, index])
@@ -161,6 +179,10 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
     ieeg = amplitude * neural.high_gamma_noise(n_samples, n_ch, sfreq, rng)
     ieeg += rng.uniform(20, 60, n_ch) * neural.pink_noise(n_samples, n_ch, sfreq, rng)
     ieeg += neural.line_noise(n_samples, n_ch, sfreq, params.line_freq, rng)
+    leak_gain = _contamination(params, index, responsive | latent_ch)
+    if leak_gain.any():
+        sound = np.nan_to_num(audio_features.on_clock(audio_int16, audio_sfreq, sfreq, n_samples))
+        ieeg += sound[:, None] / np.abs(sound).max() * leak_gain
 
     clock_start = float(np.round(rng.uniform(1e6, 1e7), 6))
     timestamps = clock_start + np.arange(n_samples) / sfreq
@@ -172,7 +194,7 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
             "units": "µV",
             "low_cutoff": 0.0,
             "high_cutoff": sfreq / 2,
-            "description": "simulated",
+            "description": anatomy.labels(electrodes),
             "sampling_frequency": sfreq,
             "status": "good",
         }
@@ -194,6 +216,8 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         "speech_onset": onsets.tolist(),
         "speech_offset": offsets.tolist(),
         "latent": latent.tolist(),
+        "contaminated": (leak_gain > 0).tolist(),
+        "contamination_gain": leak_gain.tolist(),
         "speaker": {"f0": speaker.f0, "formant_scale": speaker.formant_scale},
     }
     return SimulatedSubject(
