@@ -44,7 +44,8 @@ def test_prepare_keeps_them_when_told_and_applies_the_reference(sample_sub01):
 
 
 def test_channels_section_is_checked_and_shared_by_every_step():
-    config = from_dict({"channels": {"reference": "bipolar", "sensitivity_reference": None}})
+    config = from_dict({"channels": {"reference": "bipolar", "sensitivity_reference": "none"}})
+    assert config.channels.sensitivity_reference is None
     assert config.channels.references == ["bipolar"]
     assert config.slice("encoding")["channels"]["reference"] == "bipolar"
     assert config.slice("data_overview")["channels"] == config.to_dict()["channels"]

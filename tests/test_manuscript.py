@@ -313,3 +313,17 @@ def test_prose_helpers():
     verdict = prose.metric_verdict(significant)
     assert "in the one test (1 participant" in verdict and "gpt2 (sub-01 at 1 s)" in verdict
     assert "move the PCC by at most 0.001" in verdict
+
+
+def test_decoding_controls_never_print_a_negative_zero():
+    table = pd.DataFrame(
+        {
+            "participant": ["sub-01", "sub-01"],
+            "reference": ["original", "original"],
+            "contaminated": ["left out", "kept"],
+            "mean_r": [0.6, 0.5999],
+            "p_decoder": [0.001, 0.001],
+        }
+    )
+    sentence = prose.decoding_controls(table, "original")
+    assert "by +0.000 on average (from +0.000 to +0.000)" in sentence

@@ -218,7 +218,7 @@ class ContaminationCheck:
         Level of the corrected test.
     correction : {"fdr", "holm", "max"}
         Across a participant's channels: Benjamini-Hochberg, Holm, or the permutation
-        maximum.
+        maximum of the indices standardised by their nulls.
     seed : int
     """
 
@@ -256,8 +256,8 @@ class ContaminationCheck:
 class Channels:
     """``[channels]``: which channels every analysis uses, under which reference.
 
-    Read by every step (part of each step's key) and by ``02_channels.py``, which
-    reports the contamination check, both references and the anatomy.
+    Read by every step (part of each step's key); ``01_data_overview.py`` reports the
+    contamination check, both references and the anatomy.
 
     Attributes
     ----------
@@ -266,7 +266,7 @@ class Channels:
         setting is ``original``.
     sensitivity_reference : str or None
         A second reference under which the decoding baseline and the acoustic encoding
-        are reported beside the first (None: none).
+        are reported beside the first (None, or ``"none"`` in a TOML file: none).
     exclude_contaminated : bool
         Leave out the channels the contamination check flags.
     contamination : ContaminationCheck
@@ -278,6 +278,8 @@ class Channels:
     contamination: ContaminationCheck = field(default_factory=ContaminationCheck)
 
     def __post_init__(self) -> None:
+        if self.sensitivity_reference == "none":  # TOML has no null
+            object.__setattr__(self, "sensitivity_reference", None)
         for key in ("reference", "sensitivity_reference"):
             value = getattr(self, key)
             if value is not None and value not in REFERENCES:

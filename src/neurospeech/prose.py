@@ -255,10 +255,10 @@ def decoding_controls(table: pd.DataFrame, reference: str) -> str:
     else:
         paired = main.set_index("participant")["mean_r"].reindex(kept["participant"])
         change = kept["mean_r"].to_numpy() - paired.to_numpy()
+        mean, low, high = (np.round(f(change), 3) + 0.0 for f in (np.nanmean, np.nanmin, np.nanmax))
         sentences.append(
             f"Keeping the contaminated channels ({count(len(kept), 'participant')}) changes "
-            f"the mean r by {np.nanmean(change):+.3f} on average "
-            f"(from {np.nanmin(change):+.3f} to {np.nanmax(change):+.3f})."
+            f"the mean r by {mean:+.3f} on average (from {low:+.3f} to {high:+.3f})."
         )
     return " ".join(sentences)
 
