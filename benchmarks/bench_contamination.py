@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from neurospeech import audio, bids, contamination
+from neurospeech import bids, contamination
 
 CHANNELS, LEAKY = 127, (5, 60, 100)
 LOOP_CHANNELS, LOOP_PERMUTATIONS = 4, 1000
@@ -42,7 +42,7 @@ def recording(leaky: tuple[int, ...] = LEAKY) -> bids.Recording:
     n = base.ieeg.shape[0]
     pink = np.cumsum(rng.standard_normal((n, CHANNELS)), axis=0)
     pink = 30 * (pink - signal.savgol_filter(pink, 1025, 1, axis=0)) / 20
-    sound = audio.on_clock(base.audio, base.audio_sfreq, base.sfreq, n, base.audio_offset)
+    sound = contamination.sound_on_ieeg(base)
     sound = np.nan_to_num(sound) / np.nanmax(np.abs(sound))
     pink[:, list(leaky)] += 80 * sound[:, None]
     names = [f"LA{k + 1}" for k in range(CHANNELS)]
@@ -52,9 +52,7 @@ def recording(leaky: tuple[int, ...] = LEAKY) -> bids.Recording:
 
 def loop(rec: bids.Recording, channels: int, permutations: int) -> np.ndarray:
     """Index and p-value channel by channel, permutations in a Python loop."""
-    sound = audio.on_clock(
-        rec.audio, rec.audio_sfreq, rec.sfreq, rec.ieeg.shape[0], rec.audio_offset
-    )
+    sound = contamination.sound_on_ieeg(rec)
     n_window = int(0.2 * rec.sfreq)
     options = {"fs": rec.sfreq, "nperseg": n_window, "noverlap": n_window // 2}
     freqs, _, audio_power = signal.spectrogram(sound, **options)

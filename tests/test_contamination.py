@@ -24,13 +24,7 @@ def real_speech(realspeech_dir):
 
 def with_leak(recording, names, peak=80.0):
     """The recording with the microphone's sound added to ``names`` (peak ``peak`` uV)."""
-    sound = audio.on_clock(
-        recording.audio,
-        recording.audio_sfreq,
-        recording.sfreq,
-        recording.ieeg.shape[0],
-        recording.audio_offset,
-    )
+    sound = contamination.sound_on_ieeg(recording)
     sound = np.nan_to_num(sound) / np.nanmax(np.abs(sound))
     ieeg = recording.ieeg.copy()
     for name in names:

@@ -80,15 +80,26 @@ def _zscore(x: np.ndarray) -> np.ndarray:
         return (x - mean) / np.where(constant, np.nan, std)
 
 
-def _covered_ieeg(recording: Recording) -> tuple[np.ndarray, np.ndarray]:
-    """Return the audio on the iEEG clock and the iEEG, over the span the audio covers."""
-    placed = audio_features.on_clock(
+def sound_on_ieeg(recording: Recording) -> np.ndarray:
+    """Return the recording's audio on its iEEG clock (:func:`neurospeech.audio.on_clock`).
+
+    Returns
+    -------
+    sound : ndarray, shape (n_samples,)
+        NaN where the audio does not cover the iEEG.
+    """
+    return audio_features.on_clock(
         recording.audio,
         recording.audio_sfreq,
         recording.sfreq,
         recording.ieeg.shape[0],
         recording.audio_offset,
     )
+
+
+def _covered_ieeg(recording: Recording) -> tuple[np.ndarray, np.ndarray]:
+    """Return the audio on the iEEG clock and the iEEG, over the span the audio covers."""
+    placed = sound_on_ieeg(recording)
     covered = np.flatnonzero(np.isfinite(placed))
     seconds = covered.size / recording.sfreq
     if seconds < MIN_COVERED_S:
