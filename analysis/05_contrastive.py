@@ -9,22 +9,28 @@
 # ---
 
 # %% [markdown]
-# # Contrastive decoding: which word was said, among words never seen in training
+# # Contrastive decoding: which word was said, among all of the participant's words
 #
 # A brain module in the style of Defossez et al. (2023), adapted to sEEG (spatial
-# attention over the contacts' ACPC positions, a layer per participant, dilated
-# convolutions), is trained with a CLIP loss to map 1 s of robust-scaled high-gamma to
-# the speech features of the same word, the brain window starting 200 ms before the
-# speech onset. The words are dealt into 5 folds, the same for every participant, so
-# a held-out word was never seen in training from anyone; each held-out segment is
-# ranked among the fold's held-out segments of its participant, and among those of all
-# participants (pooled). A ridge regression per participant from the same segments to
-# the same targets is the baseline. Three seeds (folds and training); intervals are 95 %
-# Student-t intervals over the seeds. Window, seeds, targets and the training settings
-# are the `[contrastive]` section of the configuration (these are its defaults).
+# attention over the contacts' ACPC positions with Fourier features and spatial dropout,
+# a layer per participant, residual dilated convolutions with GLU, early stopping on
+# training words), is trained with a CLIP loss to map robust-scaled high-gamma to the
+# speech features of the same word; the speech model hears each trial's audio alone.
+# The words are dealt into folds shared by every participant, so a held-out word was
+# never seen in training from anyone, and each held-out word is ranked among the targets
+# of **all** its participant's words: a ranking across participants would mostly tell
+# who speaks. Against it: a ridge regression on the same segments, a model retrained
+# with the word-to-target pairing shuffled within participants (must be at chance), and
+# a window that ends at the speech onset (planning, before any sound). Permutation
+# p-values per participant and for the group, bootstrap intervals over words (and
+# participants). The headline window is fixed in `[contrastive]`; the offset sweep is a
+# figure of every offset, not a selection. Last, a new participant: its own layer
+# fitted on a few words of a model trained on the others, against a model trained on
+# those words alone.
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -35,9 +41,13 @@ cfg = ctx.settings
 # the sample: an untrained control; the real data: XLS-R
 SPEECH_SPACE = cfg.speech_model
 SPACES = {SPEECH_SPACE: embeddings.load(SPEECH_SPACE), "log-mel": "log-mel"}
+STATS = {"n_permutations": cfg.n_permutations, "n_bootstrap": cfg.n_bootstrap}
+HEADLINE = (cfg.offset, cfg.offset + cfg.length)
 
 # %% [markdown]
 # ## Inputs: high-gamma, speech onsets, contact positions, and both target spaces
+#
+# The channels are those of `[channels]`: the contaminated ones are left out.
 
 # %%
 people, targets = [], {space: [] for space in SPACES}
@@ -47,7 +57,11 @@ for sub in tqdm(ctx.subjects(), desc="participants"):
     for space, source in SPACES.items():
         targets[space].append(
             contrastive.target_features(
-                source, recording, cfg.layers, cache_dir=ctx.features_cache(sub)
+                source,
+                recording,
+                cfg.layers,
+                per_trial=cfg.per_trial_targets,
+                cache_dir=ctx.features_cache(sub),
             )
         )
 print(
@@ -55,104 +69,185 @@ print(
 )
 
 
-def segments(space, offset=cfg.offset):
-    """Every participant's segments for one target space and window offset."""
-    return [person.segments(t, cfg.length, offset) for person, t in zip(people, targets[space])]
+def segments(space, window=HEADLINE):
+    """Every participant's segments for one target space and brain window (s from onset)."""
+    start, end = window
+    return [person.segments(t, end - start, start) for person, t in zip(people, targets[space])]
+
+
+def cross_validate(space, window=HEADLINE, seeds=cfg.seeds, **options):
+    """Every word held out once per seed (contrastive.cross_validate)."""
+    return contrastive.cross_validate(
+        segments(space, window), seeds=seeds, n_folds=cfg.n_folds, config=cfg.training, **options
+    )
 
 
 # %% [markdown]
-# ## Retrieval of held-out words, per participant and pooled
+# ## Retrieval within participants: the model, its baselines, its controls
+#
+# Both target spaces with the ridge and participant-identity baselines and the
+# shuffled-pairing control; for the speech model, the planning window.
 
 # %%
-ranks = {
-    space: contrastive.cross_validate(
-        segments(space), seeds=cfg.seeds, n_folds=cfg.n_folds, config=cfg.training
-    )
-    for space in SPACES
-}
-retrieval = pd.concat(
-    [contrastive.summary(r).assign(target_space=space) for space, r in ranks.items()],
-    ignore_index=True,
+runs = {(space, HEADLINE): cross_validate(space) for space in SPACES}
+for space in SPACES:
+    runs[(space, HEADLINE, "control")] = cross_validate(space, shuffled=True, baseline=False)
+runs[(SPEECH_SPACE, cfg.planning_window)] = cross_validate(
+    SPEECH_SPACE, cfg.planning_window, baseline=False
 )
-retrieval = retrieval[["target_space", *retrieval.columns[:-1]]]
-ctx.save_table(
-    pd.concat([r.assign(target_space=s) for s, r in ranks.items()]),
-    "contrastive_ranks",
-)
+tables, ranks, pooled = [], [], []
+for (space, (start, end), *_), found in runs.items():
+    where = {"target_space": space, "window_start": start, "window_end": end}
+    tables.append(contrastive.retrieval_table(found, **STATS).assign(**where))
+    ranks.append(found.ranks.assign(**where))
+    if start == cfg.offset and "contrastive" in set(found.ranks["method"]):
+        pooled.append(contrastive.pooled_summary(found.ranks).assign(**where))
+retrieval = pd.concat(tables, ignore_index=True)
+front = ["target_space", "window_start", "window_end"]
+retrieval = retrieval[front + [c for c in retrieval.columns if c not in front]]
+ctx.save_table(pd.concat(ranks, ignore_index=True), "contrastive_ranks")
 ctx.save_table(
     retrieval,
     "contrastive_retrieval",
-    caption="Retrieval of held-out words: top-k accuracy of the contrastive model and of "
-    f"the ridge baseline, mean over {len(cfg.seeds)} seeds with 95 % intervals, and chance "
-    "(k over the "
-    "number of candidates), per participant and pooled over participants.",
+    caption="Retrieval of held-out words among all of the participant's words: top-k and "
+    f"rank accuracy, mean over {len(cfg.seeds)} seeds, chance, permutation p-value "
+    f"({cfg.n_permutations} relabellings of the words; group: the mean of the "
+    "participants, and p_participants a one-sided Wilcoxon test across participants) "
+    "and 95 % bootstrap interval over words (group: participants and words).",
     label="tab:contrastive-retrieval",
 )
-retrieval[retrieval["participant"] == "pooled"]  # noqa: B018 (shown in the notebook)
+ctx.save_table(
+    pd.concat(pooled, ignore_index=True),
+    "contrastive_pooled",
+    caption="Secondary: top-k accuracy ranking among the held-out words of every "
+    "participant at once, beside a baseline that knows only who is speaking (each "
+    "participant's mean training target).",
+    label="tab:contrastive-pooled",
+)
+group = retrieval[(retrieval["participant"] == "group") & (retrieval["k"] == 10)]
+group[["target_space", "window_start", "method", "accuracy", "chance", "p_value"]]  # noqa: B018
 
 # %% [markdown]
-# ## The window offset: how far before the speech onset the brain window starts
+# ## The window offset: every window start, none selected
 #
-# The contrastive model alone, one seed, the speech-model targets.
+# The contrastive model alone, one seed, the speech-model targets, the group's top-k
+# accuracy with its permutation p-value.
 
 # %%
 sweep = []
 for offset in tqdm(cfg.offsets, desc="offsets"):
-    found = contrastive.cross_validate(
-        segments(SPEECH_SPACE, offset),
-        seeds=cfg.seeds[:1],
-        n_folds=cfg.n_folds,
-        config=cfg.training,
-        baseline=False,
-        progress=False,
-    )
-    table = contrastive.summary(found)
-    sweep.append(table[table["participant"] == "pooled"].assign(offset_s=offset))
+    window = (offset, offset + cfg.length)
+    found = cross_validate(SPEECH_SPACE, window, cfg.seeds[:1], baseline=False, progress=False)
+    table = contrastive.retrieval_table(found, **STATS)
+    sweep.append(table[table["participant"] == "group"].assign(offset_s=offset))
 sweep = pd.concat(sweep, ignore_index=True)
 ctx.save_table(
     sweep,
     "contrastive_offsets",
-    caption="Pooled top-k accuracy against the start of the brain window relative to the "
-    f"speech onset ({SPEECH_SPACE} targets, contrastive model, seed {cfg.seeds[0]}).",
+    caption="Group top-k accuracy within participants against the start of the brain "
+    f"window relative to the speech onset ({SPEECH_SPACE} targets, contrastive model, "
+    f"seed {cfg.seeds[0]}); every offset is shown, the headline's is fixed at "
+    f"{cfg.offset:g} s in the configuration.",
     label="tab:contrastive-offsets",
 )
 
 # %% [markdown]
-# ## Figures: accuracy against k, and against the offset
+# ## A new participant: its own layer on a few words, or a model of its own
 
 # %%
-fig, axes = plt.subplots(1, len(SPACES), figsize=(5 * len(SPACES), 3.6), sharey=True)
-for ax, (space, found) in zip(axes, ranks.items()):
-    n = found["candidates_pooled"].max()
-    curve = contrastive.summary(found, ks=range(1, n + 1))
-    curve = curve[curve["participant"] == "pooled"]
-    for method, rows in curve.groupby("method", sort=False):
-        ax.plot(rows["k"], rows["accuracy"], label=method)
-        ax.fill_between(rows["k"], rows["ci_low"], rows["ci_high"], alpha=0.25, lw=0)
-    ax.plot(rows["k"], rows["chance"], color="0.5", ls="--", label="chance")
-    ax.set(xlabel="k", title=f"targets: {space}", xlim=(1, n), ylim=(0, 1.02))
-axes[0].set_ylabel("top-k accuracy, pooled")
-axes[0].legend(frameon=False)
+curve = contrastive.calibration_table(
+    contrastive.calibration_curve(
+        segments(SPEECH_SPACE), cfg.calibration_words, cfg.training, seed=cfg.seeds[0]
+    ),
+    **STATS,
+)
+ctx.save_table(
+    curve,
+    "contrastive_calibration",
+    caption="Retrieval of a new participant's held-out words (among all its words) "
+    "against the number of its words used: the layer of a model trained on the other "
+    f"participants fitted on them, or a model trained on them alone ({SPEECH_SPACE} "
+    f"targets, seed {cfg.seeds[0]}).",
+    label="tab:contrastive-calibration",
+)
+
+# %% [markdown]
+# ## Figures
+
+# %%
+TOP = retrieval[(retrieval["window_start"] == cfg.offset) & (retrieval["metric"] == "top-k")]
+fig, axes = plt.subplots(1, len(SPACES), figsize=(5 * len(SPACES), 3.6), sharey=True, squeeze=False)
+for ax, space in zip(axes[0], SPACES):
+    rows = TOP[(TOP["target_space"] == space) & (TOP["participant"] == "group")]
+    methods = list(dict.fromkeys(rows["method"]))
+    ks = sorted(rows["k"].unique())
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        part = rows[rows["method"] == method].set_index("k").loc[ks]
+        x = np.arange(len(ks)) + (i - (len(methods) - 1) / 2) * width
+        error = [part["accuracy"] - part["ci_low"], part["ci_high"] - part["accuracy"]]
+        ax.bar(x, part["accuracy"], width, yerr=error, label=method, capsize=2)
+    chance = rows.groupby("k")["chance"].mean().loc[ks]
+    for x, level in enumerate(chance):
+        ax.hlines(level, x - 0.45, x + 0.45, color="0.3", ls="--", lw=1)
+    ax.set(
+        xticks=range(len(ks)),
+        xticklabels=[f"top-{k:g}" for k in ks],
+        title=f"targets: {space}",
+        ylim=(0, 1.02),
+    )
+axes[0, 0].set_ylabel("accuracy within participant (group)")
+axes[0, 0].legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 ctx.save_figure(fig, "contrastive_topk")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.6))
-for (method, k), rows in sweep[sweep["k"].isin([1, 10])].groupby(["method", "k"], sort=False):
-    ax.plot(rows["offset_s"], rows["accuracy"], marker="o", label=f"{method}, top-{k}")
-for k in (1, 10):
-    chance = sweep.loc[sweep["k"] == k, "chance"].mean()
-    ax.axhline(chance, color="0.5", ls="--", lw=0.8)
-    ax.text(cfg.offsets[0], chance, f"chance, top-{k}", fontsize=7, va="bottom")
+tops = sweep[(sweep["metric"] == "top-k") & sweep["k"].isin([1, 10])]
+for k, rows in tops.groupby("k"):
+    ax.errorbar(
+        rows["offset_s"],
+        rows["accuracy"],
+        yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]],
+        marker="o",
+        capsize=2,
+        label=f"top-{k:g}",
+    )
+    ax.axhline(rows["chance"].mean(), color="0.5", ls="--", lw=0.8)
+ax.axvline(cfg.offset, color="C3", lw=0.8, label="headline (fixed)")
 ax.axvline(0, color="0.5", lw=0.8)
 ax.set(
     xlabel="brain window start - speech onset (s)",
-    ylabel="accuracy, pooled",
-    title=f"window offset ({SPEECH_SPACE})",
+    ylabel="accuracy within participant (group)",
+    title=f"window offset ({SPEECH_SPACE}); dashed: chance",
     ylim=(0, 1.02),
 )
 ax.legend(fontsize=7, frameon=False)
 figures.mark_simulated(fig, ctx.simulated)
 fig.tight_layout()
 ctx.save_figure(fig, "contrastive_offsets")
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 3.6))
+ten = curve[(curve["participant"] == "group") & (curve["k"] == 10)]
+for method, rows in ten.groupby("method", sort=False):
+    ax.errorbar(
+        rows["calibration_words"],
+        rows["accuracy"],
+        yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]],
+        marker="o",
+        capsize=2,
+        label=method,
+    )
+ax.axhline(ten["chance"].mean(), color="0.5", ls="--", lw=0.8, label="chance")
+ax.set(
+    xlabel="words of the new participant used",
+    ylabel="top-10 accuracy (group)",
+    title=f"a new participant ({SPEECH_SPACE})",
+    ylim=(0, 1.02),
+)
+ax.legend(fontsize=7, frameon=False)
+figures.mark_simulated(fig, ctx.simulated)
+fig.tight_layout()
+ctx.save_figure(fig, "contrastive_calibration")

@@ -436,3 +436,31 @@ def test_a_cached_file_is_read_one_layer_at_a_time(tmp_path, recording):
     assert embeddings.read_layer(path, 0).dtype == np.float32
     with pytest.raises(IndexError, match=f"{path.name} holds 1 layers; there is no layer 3"):
         embeddings.read_layer(path, 3)
+
+
+def test_per_trial_frames_hear_only_their_own_trial(hub, offline, recording):
+    """A speech model run per trial: changing one trial's sound leaves the others alone."""
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    _, cues = extract._cues(recording)
+    changed = recording.audio.astype(float).copy()
+    second = slice(int(cues[1] * recording.audio_sfreq), int(cues[2] * recording.audio_sfreq))
+    changed[second] = np.random.default_rng(0).standard_normal(second.stop - second.start)
+    louder = dataclasses.replace(recording, audio=changed)
+    recording = dataclasses.replace(recording, audio=recording.audio.astype(float))
+    times = extract._neural_frame_times(recording, 0.05, 0.01)
+    first = (times >= cues[0] + 0.05) & (times < cues[1] - 0.05)
+    for per_trial, same in ((True, True), (False, False)):
+        before, after = (
+            extract.speech_frames(loaded, r, per_trial=per_trial, context=4.0)
+            for r in (recording, louder)
+        )
+        # float32 kernels differ in the last bits with the input's memory layout: 3e-5
+        # per trial, 0.18 with context across trials
+        assert np.allclose(before[:, first], after[:, first], atol=1e-3) is same, per_trial
+    assert extract.trial_edges(np.array([0.0, 0.05, 1.0, 2.0]), 48000, 16000) == [
+        0,
+        16000,
+        32000,
+        48000,
+    ]
+    assert extract.trial_edges(np.array([1.0, 2.98]), 48000, 16000) == [0, 16000, 48000]

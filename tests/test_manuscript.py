@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from scipy.io import wavfile
 
-from neurospeech import config, prose, published, regions, report
+from neurospeech import config, contrastive, prose, published, regions, report
 
 MANUSCRIPT = REPO / "paper" / "manuscript.md"
 
@@ -124,20 +124,65 @@ def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=())
                 "lag_within_30ms": [1.0],
             }
         ),
-        "contrastive_retrieval": pd.DataFrame(
+        **_contrastive_tables(participants, decoded=bool(found)),
+        **_channel_tables(participants, leaky),
+    }
+
+
+def _contrastive_tables(participants, *, decoded, n_words=30):
+    """The contrastive tables, made by the package from rank matrices: a perfect or a random
+    model (for every method but the control, which is always random)."""
+    rng = np.random.default_rng(0)
+
+    def retrieval(good):
+        methods = ["contrastive", "ridge", contrastive.SHUFFLED]  # identity: pooled only
+        matrices = {}
+        for method in methods:
+            for person in participants:
+                scores = rng.standard_normal((n_words, n_words))
+                if good and method != contrastive.SHUFFLED:
+                    scores += 10 * np.eye(n_words)
+                matrices[(method, person)] = contrastive.evaluate.candidate_ranks(scores)[None]
+        return contrastive.Retrieval(pd.DataFrame(), matrices, {})
+
+    options = {"n_permutations": 99, "n_bootstrap": 20}
+    table = contrastive.retrieval_table(retrieval(decoded), **options)
+    speech = {config.from_dict({}, profile=p).contrastive.speech_model for p in config.PROFILES}
+    windows = [
+        table.assign(target_space=space, window_start=-0.2, window_end=0.8)
+        for space in (*speech, "log-mel")
+    ]
+    planning = table[table["method"] == "contrastive"]
+    windows += [
+        planning.assign(target_space=space, window_start=-0.8, window_end=0.0) for space in speech
+    ]
+    pooled = pd.concat(
+        pd.DataFrame(
             {
                 "participant": "pooled",
+                "method": ["contrastive", "ridge", contrastive.IDENTITY],
                 "k": 10,
-                "target_space": ["log-mel", "log-mel"],
-                "method": ["contrastive", "ridge"],
-                "accuracy": [0.3, 0.2],
-                "ci_low": [0.2, 0.1],
-                "ci_high": [0.4, 0.3],
-                "chance": [0.1, 0.1],
+                "accuracy": [0.5, 0.45, 0.48],
+                "chance": 0.1,
+                "target_space": space,
             }
-        ),
-        "contrastive_offsets": pd.DataFrame({"offset_s": [-0.2], "k": [10], "accuracy": [0.3]}),
-        **_channel_tables(participants, leaky),
+        )
+        for space in speech
+    )
+    curve = pd.concat(
+        [
+            table[table["method"] == "contrastive"].assign(method=arm, calibration_words=n)
+            for arm in ("shared model, own layer fitted", "own model from scratch")
+            for n in (10, 20)
+        ]
+    )
+    return {
+        "contrastive_retrieval": pd.concat(windows, ignore_index=True),
+        "contrastive_pooled": pooled,
+        "contrastive_offsets": table[
+            (table["participant"] == "group") & (table["method"] == "contrastive")
+        ].assign(offset_s=-0.2),
+        "contrastive_calibration": curve,
     }
 
 
@@ -266,6 +311,9 @@ def test_one_participant_one_length_one_space_nothing_found_reads_naturally(tmp_
     assert "No channel carries the microphone's sound under the original reference" in text
     assert "No participant has a contaminated channel to keep." in text
     assert "original: no electrode" not in text and "original: 0 of 120 electrodes" in text
+    assert "Ranked among all of its participant's 30 words (on average)" in text
+    assert "not distinguishable from chance, with 0 of 1 participant above chance" in text
+    assert "predictor that knows only who is speaking" in text and "0.48" in text
 
 
 def _raw(tmp_path):
@@ -282,6 +330,9 @@ def test_found_word_information_is_named_by_space_and_participant(tmp_path):
         "1 s and sub-03 at 2 s), with 12 channels at FDR q < 0.05 among their 400" in text
     )
     assert "averaged over the 1 and 2 s after the cue" in text
+    assert "across participants: above chance, with 3 of 3 participants above chance" in text
+    assert "with 3 participants it cannot go below 0.125" in text
+    assert "before any sound, top-10 accuracy is 1.00" in text
 
 
 def test_contaminated_channels_are_stated_per_participant(tmp_path):

@@ -492,3 +492,37 @@ def test_verify_computes_the_features_again_instead_of_trusting_the_cache(projec
     assert pipeline.verify("swpd", root, reuse_derivatives=True).ok  # it trusts the cache
     comparison = pipeline.verify("swpd", root)  # fresh derivatives: computed again
     assert comparison.changed == ["tables/features.csv"]
+
+
+def test_contrastive_script_with_one_target_space(tmp_path, tiny_dataset):
+    """log-mel as the speech model leaves one target space (once crashed the figures)."""
+    script = REPO / "analysis" / "05_contrastive.py"
+    training = {"n_virtual": 4, "hidden": 8, "n_blocks": 1, "epochs": 2, "pool": 5}
+    settings = {
+        "contrastive": {
+            "speech_model": "log-mel",
+            "seeds": [0],
+            "n_folds": 2,
+            "offsets": [-0.2],
+            "length": 0.5,
+            "planning_window": [-0.5, 0.0],
+            "calibration_words": [5],
+            "n_permutations": 99,
+            "n_bootstrap": 20,
+            "training": training,
+        }
+    }
+    ctx = runtime.Context.of(
+        "contrastive", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
+    )
+    pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
+    table = pd.read_csv(ctx.tables / "contrastive_retrieval.csv")
+    assert set(table["target_space"]) == {"log-mel"}
+    assert set(table["method"]) == {"contrastive", "ridge", "contrastive, shuffled pairs"}
+    assert set(table["participant"]) == {"sub-01", "sub-02", "group"}
+    assert table["p_value"].between(0, 1).all() and (table["candidates"] == 20).all()
+    assert set(table["window_start"]) == {-0.2, -0.5}
+    curve = pd.read_csv(ctx.tables / "contrastive_calibration.csv")
+    assert set(curve["calibration_words"]) == {0, 5}
+    for name in ("contrastive_topk", "contrastive_offsets", "contrastive_calibration"):
+        assert (ctx.figures / f"{name}.svg").stat().st_size > 0

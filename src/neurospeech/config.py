@@ -370,42 +370,63 @@ class ContrastiveTraining:
 
     Attributes
     ----------
-    n_virtual, hidden, n_blocks, n_fourier, contact_dropout
-        See :class:`neurospeech.contrastive.model.BrainModule`.
+    n_virtual, hidden, n_blocks
+        Virtual channels of the spatial attention, width and number of the residual
+        dilated convolution blocks with GLU
+        (:class:`neurospeech.contrastive.model.BrainModule`).
+    n_fourier, fourier_margin
+        Fourier frequencies per axis of the contact positions and their margin
+        (:class:`neurospeech.contrastive.model.SpatialAttention`).
+    dropout_radius
+        Spatial dropout in training: the contacts within this many mm of a random contact
+        take no weight (0: off).
     pool : int
         Frames averaged into one time bin of the loss and of the retrieval (5: 20 Hz),
         for the outputs and the targets alike.
     epochs, batch_size, learning_rate, weight_decay
-        AdamW over shuffled batches for a fixed number of epochs (no early stopping, so
-        no held-out words are looked at during training).
+        AdamW over shuffled batches for at most ``epochs`` epochs.
+    validation, patience
+        Early stopping: this share of the training words (never a held-out word) is set
+        aside; training stops when the loss on them has not improved for ``patience``
+        epochs, and the weights of the best epoch are kept. ``validation = 0`` trains for
+        ``epochs`` epochs; so does a training with fewer than 4 words to set aside.
 
     Notes
     -----
     The defaults are sized for the simulated sample on two CPU cores (one training in
-    about 1.5 s); on the sample, twice the width or more epochs did not retrieve better.
-    Defossez et al. used 320 hidden channels and 270 virtual ones for MEG.
+    about 1.5 s). Defossez et al. used 320 hidden channels and 270 virtual ones for MEG.
     """
 
     n_virtual: int = 32
     hidden: int = 32
     n_blocks: int = 3
     n_fourier: int = 4
-    contact_dropout: float = 0.2
+    fourier_margin: float = 0.2
+    dropout_radius: float = 10.0
     pool: int = 5
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-2
+    validation: float = 0.2
+    patience: int = 5
 
     def __post_init__(self) -> None:
-        _positive(self, "n_virtual", "hidden", "n_blocks", "n_fourier", "pool", "epochs")
+        _positive(
+            self, "n_virtual", "hidden", "n_blocks", "n_fourier", "pool", "epochs", "patience"
+        )
         if self.batch_size < 2:
             raise ConfigError(
                 f"batch_size must be at least 2 (the loss contrasts segments), "
                 f"got {self.batch_size}"
             )
-        if not 0 <= self.contact_dropout < 1:
-            raise ConfigError(f"contact_dropout must be in [0, 1), got {self.contact_dropout}")
+        if self.dropout_radius < 0 or self.fourier_margin < 0:
+            raise ConfigError(
+                f"dropout_radius and fourier_margin must not be negative, got "
+                f"{self.dropout_radius} and {self.fourier_margin}"
+            )
+        if not 0 <= self.validation < 1:
+            raise ConfigError(f"validation must be in [0, 1), got {self.validation}")
 
 
 @dataclass(frozen=True)
@@ -418,24 +439,42 @@ class Contrastive:
         Speech feature space of the targets (log-mel is always a second target space).
     layers : tuple of int
         Hidden states averaged into the targets (negative: from the last).
+    per_trial_targets : bool
+        Run the speech model on each trial's audio alone (from its cue to the next cue),
+        so that no context crosses trials; otherwise on the continuous audio.
     seeds : tuple of int
-        One cross-validation per seed (folds and training).
+        One cross-validation per seed (folds and training); the shuffled-pairing control
+        is retrained once per seed too.
     n_folds : int
     length, offset : float
-        Seconds of the brain window, and its start relative to the speech onset.
+        Seconds of the brain window, and its start relative to the speech onset: the
+        window of the headline, fixed here, never chosen on the results.
     offsets : tuple of float
-        Window starts of the offset sweep.
+        Window starts of the offset sweep (a figure with every offset, not a selection).
+    planning_window : tuple of float
+        Start and end (s, relative to the speech onset) of the window that ends before any
+        sound: speech planning, the control against acoustic leakage.
+    n_permutations, n_bootstrap : int
+        Draws of the permutation nulls and of the bootstrap intervals.
+    calibration_words : tuple of int
+        Words of a new participant used to fit its own layer, for the calibration curve;
+        every size must leave at least 10 of its words to test on.
     training : ContrastiveTraining
         The brain module's sizes and its training.
     """
 
     speech_model: str = "log-mel"
     layers: tuple[int, ...] = (-4, -3, -2, -1)
+    per_trial_targets: bool = True
     seeds: tuple[int, ...] = (0, 1, 2)
     n_folds: int = 5
     length: float = 1.0
     offset: float = -0.2
-    offsets: tuple[float, ...] = (-0.6, -0.4, -0.2, 0.0, 0.2)
+    offsets: tuple[float, ...] = (-0.8, -0.6, -0.4, -0.2, 0.0, 0.2)
+    planning_window: tuple[float, float] = (-0.8, 0.0)
+    n_permutations: int = 10000
+    n_bootstrap: int = 2000
+    calibration_words: tuple[int, ...] = (10, 20, 40, 60)
     training: ContrastiveTraining = field(default_factory=ContrastiveTraining)
 
     def __post_init__(self) -> None:
@@ -446,6 +485,17 @@ class Contrastive:
             raise ConfigError(f"n_folds must be at least 2, got {self.n_folds}")
         if self.length <= 0:
             raise ConfigError(f"length must be positive seconds, got {self.length}")
+        window = self.planning_window
+        if len(window) != 2 or not window[0] < window[1] <= 0:
+            raise ConfigError(
+                f"planning_window must be (start, end) with start < end <= 0 s from the speech "
+                f"onset, got {self.planning_window}"
+            )
+        _positive(self, "n_permutations", "n_bootstrap")
+        if not self.calibration_words or min(self.calibration_words) < 2:
+            raise ConfigError(
+                f"calibration_words needs sizes of at least 2 words, got {self.calibration_words}"
+            )
 
 
 @dataclass(frozen=True)
@@ -594,7 +644,7 @@ def _profile_defaults(profile: str) -> dict[str, Any]:
         return {
             "paper_protocol": {"conditions": _SAMPLE_CONDITIONS},
             "encoding": {"speech_models": speech[:1], "layers": [0, 3, 6, 9, 12]},
-            "contrastive": {"speech_model": speech[0]},
+            "contrastive": {"speech_model": speech[0], "calibration_words": [10, 20, 40]},
         }
     return {
         "paper_protocol": {"feature_spaces": list(names), "conditions": _PAPER_CONDITIONS},

@@ -299,3 +299,116 @@ def by_region(summary: pd.DataFrame, found: str) -> str:
         for row in summary.itertuples()
     ]
     return f"Significant {found} by region: " + "; ".join(parts) + "."
+
+
+def _retrieval_phrase(row: pd.Series) -> str:
+    """``"0.42 [0.35, 0.50] (chance 0.17, p = 0.001)"`` for a row of a retrieval table."""
+    return (
+        f"{row['accuracy']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] "
+        f"(chance {row['chance']:.2f}, p = {_p(row['p_value'])})"
+    )
+
+
+def _verdict(row: pd.Series) -> str:
+    return "above chance" if row["p_value"] < LEVEL else "not distinguishable from chance"
+
+
+def contrastive_headline(
+    table: pd.DataFrame, space: str, window: tuple[float, float], k: int = 10
+) -> str:
+    """State the within-participant retrieval of the model, its baseline and its control.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The ``contrastive_retrieval`` table (:func:`neurospeech.contrastive.retrieval_table`
+        with ``target_space, window_start, window_end``).
+    space : str
+        The target space of the headline.
+    window : tuple of float
+        The headline's brain window (s from the speech onset).
+    k : int
+    """
+    rows = table[
+        (table["target_space"] == space)
+        & np.isclose(table["window_start"], window[0])
+        & (table["metric"] == "top-k")
+        & (table["k"] == k)
+    ]
+    group = rows[rows["participant"] == "group"].set_index("method")
+    people = rows[(rows["participant"] != "group") & (rows["method"] == "contrastive")]
+    if "contrastive" not in group.index:
+        return f"No contrastive retrieval was run with {space} targets."
+    model = group.loc["contrastive"]
+    n = len(people)
+    wilcoxon = model["p_participants"]
+    sentences = [
+        f"Ranked among all of its participant's {model['candidates']:.0f} words (on average), "
+        f"a held-out word is in the model's top {k} for a share of "
+        f"{_retrieval_phrase(model)} across participants: {_verdict(model)}, with "
+        f"{int((people['p_value'] < LEVEL).sum())} of {count(n, 'participant')} above chance "
+        "on their own."
+    ]
+    if np.isfinite(wilcoxon):
+        sentences.append(
+            f"Across participants (Wilcoxon signed-rank test of accuracy minus chance) "
+            f"p = {_p(wilcoxon)}; with {count(n, 'participant')} it cannot go below "
+            f"{2.0**-n:.3f}."
+        )
+    named = {
+        "ridge": "The ridge baseline scores",
+        "contrastive, shuffled pairs": (
+            "The same model retrained with the words' targets shuffled within each participant "
+            "scores"
+        ),
+    }
+    for method, lead in named.items():
+        if method in group.index:
+            row = group.loc[method]
+            sentences.append(f"{lead} {_retrieval_phrase(row)}: {_verdict(row)}.")
+    if "ridge" in group.index:
+        ridge = group.loc["ridge", "accuracy"]
+        side = "above" if model["accuracy"] > ridge else "not above"
+        sentences.append(
+            f"The contrastive model is {side} the ridge baseline ({model['accuracy']:.2f} "
+            f"against {ridge:.2f}; the difference is not tested)."
+        )
+    return " ".join(sentences)
+
+
+def contrastive_window(table: pd.DataFrame, space: str, window: tuple[float, float], k: int = 10):
+    """State the retrieval from the window that ends before the speech onset."""
+    rows = table[
+        (table["target_space"] == space)
+        & np.isclose(table["window_start"], window[0])
+        & np.isclose(table["window_end"], window[1])
+        & (table["metric"] == "top-k")
+        & (table["k"] == k)
+        & (table["participant"] == "group")
+        & (table["method"] == "contrastive")
+    ]
+    if rows.empty:
+        return "The window before the speech onset was not run."
+    row = rows.iloc[0]
+    return (
+        f"From the brain window {window[0]:g} to {window[1]:g} s around the speech onset, "
+        f"before any sound, top-{k} accuracy is {_retrieval_phrase(row)}: {_verdict(row)}."
+    )
+
+
+def calibration_curve(table: pd.DataFrame, k: int = 10) -> str:
+    """State the new participant's top-k accuracy against its calibration words."""
+    rows = table[(table["participant"] == "group") & (table["k"] == k)]
+    if rows.empty:
+        return "The calibration curve was not run."
+    parts = []
+    for method, part in rows.groupby("method", sort=False):
+        points = ", ".join(
+            f"{row.accuracy:.2f} with {row.calibration_words}"
+            for row in part.sort_values("calibration_words").itertuples()
+        )
+        parts.append(f"{method}: {points} words")
+    return (
+        f"Top-{k} accuracy of a new participant's held-out words (chance "
+        f"{rows['chance'].mean():.2f}) — " + "; ".join(parts) + "."
+    )

@@ -67,18 +67,22 @@ def target_features(
     recording: Recording,
     layers: int | Sequence[int] = (-4, -3, -2, -1),
     *,
+    per_trial: bool = True,
     cache_dir: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """Return a feature space on the neural frame grid: one layer, or the mean of several.
 
     The default is the mean of the last four layers, as Defossez et al. used for
     wav2vec 2.0; a space with fewer layers (log-mel has one) averages those it has.
+    With ``per_trial`` (the default) a speech model hears each trial's audio alone
+    (:func:`neurospeech.embeddings.frame_level`), so a word's targets carry no context
+    of the words before or after it.
 
     Returns
     -------
     features : ndarray, shape (n_frames, dim), float32
     """
-    states = embeddings.frame_level(space, recording, cache_dir=cache_dir)
+    states = embeddings.frame_level(space, recording, per_trial=per_trial, cache_dir=cache_dir)
     chosen = sorted({int(k) % len(states) for k in np.atleast_1d(layers)})
     return states[chosen].mean(axis=0, dtype=np.float32)
 

@@ -21,10 +21,11 @@ class SpatialAttention(nn.Module):
     """Virtual channels as softmax-weighted sums of the contacts, from their positions.
 
     Each position becomes ``2 * n_fourier**3`` Fourier features (cosine and sine of
-    ``2 pi (k x + l y + m z)`` for ``k, l, m < n_fourier``, coordinates scaled to [0, 1]);
-    a linear map of those gives each contact a score per virtual channel, and a softmax
-    over the contacts (masked: padding and dropped contacts take no weight) turns the
-    scores into weights.
+    ``2 pi (k x + l y + m z) / (1 + 2 margin)`` for ``k, l, m < n_fourier``, coordinates
+    scaled to [0, 1] and moved in by ``margin``): with a margin, the two ends of the box
+    do not share a phase, so opposite positions differ. A linear map of those gives each
+    contact a score per virtual channel, and a softmax over the contacts (masked: padding
+    and dropped contacts take no weight) turns the scores into weights.
 
     Parameters
     ----------
@@ -32,11 +33,21 @@ class SpatialAttention(nn.Module):
         Virtual channels out.
     n_fourier : int
         Frequencies per axis.
-    contact_dropout : float
-        In training, each contact is dropped with this probability (at least one kept).
+    margin : float
+        Margin of the Fourier features, in units of the box (Defossez et al.: 0.2).
+    dropout_radius : float
+        In training, the contacts within this many mm of a point drawn at random for each
+        segment (one of its contacts) take no weight; 0 turns the spatial dropout off.
+        At least one contact is kept.
     """
 
-    def __init__(self, n_virtual: int, n_fourier: int = 4, contact_dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        n_virtual: int,
+        n_fourier: int = 4,
+        margin: float = 0.2,
+        dropout_radius: float = 10.0,
+    ) -> None:
         super().__init__()
         grid = torch.stack(
             torch.meshgrid(*[torch.arange(n_fourier, dtype=torch.float32)] * 3, indexing="ij"),
@@ -44,7 +55,26 @@ class SpatialAttention(nn.Module):
         ).reshape(-1, 3)
         self.register_buffer("frequencies", grid)
         self.scores = nn.Linear(2 * len(grid), n_virtual)
-        self.contact_dropout = contact_dropout
+        self.margin = margin
+        self.dropout_radius = dropout_radius
+
+    def features(self, positions: torch.Tensor) -> torch.Tensor:
+        """Fourier features of ACPC positions (mm), shape (..., 2 * n_fourier**3)."""
+        low, high = BOX_MM
+        unit = ((positions - low) / (high - low)).clamp(0.0, 1.0)
+        phase = 2 * math.pi * (unit + self.margin) @ self.frequencies.T / (1 + 2 * self.margin)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
+
+    def dropped(
+        self, positions: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """Return the contacts the spatial dropout keeps: all but a ball around one contact."""
+        draw = torch.rand(mask.shape, generator=generator, device=mask.device)
+        centre = draw.masked_fill(~mask, -1.0).argmax(dim=1)  # a random real contact
+        centres = positions[torch.arange(len(positions), device=mask.device), centre]
+        inside = (positions - centres[:, None]).norm(dim=-1) <= self.dropout_radius
+        kept = mask & ~inside
+        return torch.where(kept.any(dim=1, keepdim=True), kept, mask)
 
     def forward(
         self,
@@ -68,16 +98,10 @@ class SpatialAttention(nn.Module):
         -------
         Tensor, shape (batch, signals * n_virtual, times)
         """
-        low, high = BOX_MM
-        unit = ((positions - low) / (high - low)).clamp(0.0, 1.0)
-        phase = 2 * math.pi * unit @ self.frequencies.T
-        scores = self.scores(torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1))
+        scores = self.scores(self.features(positions))
         keep = mask
-        if self.training and self.contact_dropout > 0:
-            draw = torch.rand(mask.shape, generator=generator, device=mask.device)
-            dropped = mask & (draw >= self.contact_dropout)
-            # a sample whose every contact was drawn keeps them all
-            keep = torch.where(dropped.any(dim=1, keepdim=True), dropped, mask)
+        if self.training and self.dropout_radius > 0:
+            keep = self.dropped(positions, mask, generator)
         scores = scores.masked_fill(~keep[..., None], float("-inf"))
         weights = torch.softmax(scores, dim=1)  # batch, contacts, virtual
         mixed = torch.einsum("bsct,bcv->bsvt", x, weights)
@@ -119,10 +143,11 @@ class BrainModule(nn.Module):
         Input signals per contact (1: high-gamma; 2: with the broadband signal).
     dim : int
         Target dimension.
-    n_virtual, hidden, n_blocks, n_fourier, contact_dropout
+    n_virtual, hidden, n_blocks
         Virtual channels of the attention, width of the convolutions, residual blocks
-        (dilations ``2 ** (2k % 5)`` and ``2 ** ((2k + 1) % 5)`` in block ``k``),
-        Fourier frequencies per axis, contact dropout.
+        (dilations ``2 ** (2k % 5)`` and ``2 ** ((2k + 1) % 5)`` in block ``k``).
+    n_fourier, margin, dropout_radius
+        Of the spatial attention (:class:`SpatialAttention`).
     """
 
     def __init__(
@@ -135,11 +160,12 @@ class BrainModule(nn.Module):
         hidden: int = 64,
         n_blocks: int = 3,
         n_fourier: int = 4,
-        contact_dropout: float = 0.2,
+        margin: float = 0.2,
+        dropout_radius: float = 10.0,
     ) -> None:
         super().__init__()
         width = n_signals * n_virtual
-        self.attention = SpatialAttention(n_virtual, n_fourier, contact_dropout)
+        self.attention = SpatialAttention(n_virtual, n_fourier, margin, dropout_radius)
         self.subject_layers = nn.Parameter(torch.eye(width).repeat(n_subjects, 1, 1))
         self.entry = nn.Conv1d(width, hidden, 1)
         self.blocks = nn.Sequential(

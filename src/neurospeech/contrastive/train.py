@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -148,6 +149,42 @@ def _seeded(seed: int):
         yield
 
 
+def new_model(data: Batched, config: ContrastiveTraining, seed: int) -> BrainModule:
+    """Make a brain module for the participants, signals and targets of ``data``, seeded."""
+    with _seeded(seed):
+        return BrainModule(
+            len(data.subjects),
+            data.brain.shape[1],
+            data.targets.shape[2],
+            n_virtual=config.n_virtual,
+            hidden=config.hidden,
+            n_blocks=config.n_blocks,
+            n_fourier=config.n_fourier,
+            margin=config.fourier_margin,
+            dropout_radius=config.dropout_radius,
+        )
+
+
+def validation_split(
+    words: np.ndarray, rows: np.ndarray, share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Set aside ``share`` of the distinct words of ``rows`` (all their segments).
+
+    Returns
+    -------
+    fitted, validation : ndarray of int
+        ``validation`` is empty where fewer than 4 words would be set aside: too few for
+        a loss to stop on.
+    """
+    unique = np.unique(words[rows])
+    n_out = int(share * len(unique))
+    if n_out < 4:
+        return rows, rows[:0]
+    out = np.random.default_rng(seed).choice(unique, n_out, replace=False)
+    aside = np.isin(words[rows], out)
+    return rows[~aside], rows[aside]
+
+
 def fit(
     data: Batched,
     targets: np.ndarray,
@@ -156,8 +193,9 @@ def fit(
     *,
     seed: int = 0,
     device: str | None = None,
+    start: BrainModule | None = None,
 ) -> BrainModule:
-    """Train a brain module on the rows ``train`` with the CLIP loss.
+    """Train a brain module on the rows ``train`` with the CLIP loss, with early stopping.
 
     Parameters
     ----------
@@ -165,45 +203,49 @@ def fit(
     targets : ndarray, shape (n_segments, n_features)
         From :func:`pooled_targets`.
     train : ndarray of int
-        Training rows.
+        Training rows. ``config.validation`` of their words are set aside for early
+        stopping (:func:`validation_split`): no other row is looked at.
     config : neurospeech.config.ContrastiveTraining, optional
         Sizes and training (default: its defaults).
     seed : int
-        Seeds the weights, the batches and the dropped contacts: on the CPU, the same
-        seed gives the same model.
+        Seeds the weights, the validation words, the batches and the dropped contacts:
+        on the CPU, the same seed gives the same model.
     device : str, optional
         Torch device (``"cuda"``); the CPU by default.
+    start : BrainModule, optional
+        A trained module: only the participants' own layers of a copy of it are fitted
+        (the shared weights and the batch-norm statistics stay), as for a new participant
+        calibrated on a few words.
 
     Returns
     -------
     model : BrainModule
-        In evaluation mode.
+        The weights of the epoch with the lowest validation loss, in evaluation mode.
     """
     config = config or ContrastiveTraining()
     device = torch.device(device or "cpu")
-    with _seeded(seed):
-        model = BrainModule(
-            len(data.subjects),
-            data.brain.shape[1],
-            data.targets.shape[2],
-            n_virtual=config.n_virtual,
-            hidden=config.hidden,
-            n_blocks=config.n_blocks,
-            n_fourier=config.n_fourier,
-            contact_dropout=config.contact_dropout,
-        ).to(device)
+    if start is None:
+        model = new_model(data, config, seed).to(device)
+        parameters = list(model.parameters())
+    else:
+        model = copy.deepcopy(start).to(device)
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        parameters = [model.subject_layers.requires_grad_(True)]
+    fitted, validation = validation_split(data.words, train, config.validation, seed)
     generator = torch.Generator(device=device).manual_seed(seed)
     order = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        parameters, lr=config.learning_rate, weight_decay=config.weight_decay
     )
     y = torch.as_tensor(targets, device=device)
-    model.train()
+    best, best_loss, waited = None, np.inf, 0
     with _deterministic(device):
         for _ in range(config.epochs):
-            shuffled = order.permutation(train)
-            for start in range(0, len(shuffled), config.batch_size):
-                rows = shuffled[start : start + config.batch_size]
+            _train_mode(model, shared=start is None)
+            shuffled = order.permutation(fitted)
+            for first in range(0, len(shuffled), config.batch_size):
+                rows = shuffled[first : first + config.batch_size]
                 if len(rows) < 2:  # the loss needs another segment to contrast with
                     continue
                 predicted = _forward(model, _tensors(data, rows, device), config.pool, generator)
@@ -211,7 +253,35 @@ def fit(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+            if not len(validation):
+                continue
+            loss = _loss(model, data, y, validation, config.pool, device)
+            if loss < best_loss:
+                best, best_loss, waited = copy.deepcopy(model.state_dict()), loss, 0
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    break
+    if best is not None:
+        model.load_state_dict(best)
     return model.eval()
+
+
+def _train_mode(model: BrainModule, *, shared: bool) -> None:
+    """Training mode; with ``shared=False`` the batch norms keep their statistics."""
+    model.train()
+    if not shared:
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.eval()
+
+
+def _loss(model: BrainModule, data: Batched, y: torch.Tensor, rows, pool: int, device) -> float:
+    """Return the CLIP loss of ``rows`` all at once, without dropout."""
+    model.eval()
+    with torch.inference_mode():
+        predicted = _forward(model, _tensors(data, rows, device), pool)
+        return float(clip_loss(predicted, y[rows]))
 
 
 def predict(

@@ -192,6 +192,7 @@ def _frame_level_job(
     shift: float = 0.01,
     chunk: float | None = None,
     context: float = 4.0,
+    per_trial: bool = False,
     device: str = "cpu",
     progress: bool = False,
 ) -> tuple[dict, Callable[[], np.ndarray]]:
@@ -201,7 +202,7 @@ def _frame_level_job(
         raise ValueError(f"{space.name} is a text model: it has no frame-level features")
     params = {"window": window, "shift": shift}
     if space.kind == "speech":
-        params.update(chunk=chunk, context=context)
+        params.update({"per_trial": True} if per_trial else {"chunk": chunk, "context": context})
         if device != "cpu":  # another device gives other rounding: never mixed with CPU features
             params["device"] = device
 
@@ -215,6 +216,7 @@ def _frame_level_job(
             shift=shift,
             chunk=chunk,
             context=context,
+            per_trial=per_trial,
             progress=progress,
         )
 
@@ -229,6 +231,7 @@ def frame_level(
     shift: float = 0.01,
     chunk: float | None = None,
     context: float = 4.0,
+    per_trial: bool = False,
     cache_dir: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = False,
@@ -245,6 +248,10 @@ def frame_level(
     chunk, context : float
         Seconds of audio per forward pass (None: 30 s; Whisper: 30 s with the context),
         and of context on each side of it.
+    per_trial : bool
+        Run a speech model on each trial's audio alone, from the word's cue to the next
+        cue (:func:`~neurospeech.embeddings.extract.speech_frames`), instead of chunks
+        with context; a log-mel frame reads only its own 50 ms, so it is the same.
     cache_dir : path-like, optional
     device : str
         Where a model named by ``space`` runs on a cache miss (e.g. ``"cuda"``); features
@@ -264,6 +271,7 @@ def frame_level(
         shift=shift,
         chunk=chunk,
         context=context,
+        per_trial=per_trial,
         device=device,
         progress=progress,
     )

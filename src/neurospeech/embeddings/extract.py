@@ -272,6 +272,7 @@ def speech_frames(
     shift: float = 0.01,
     chunk: float | None = None,
     context: float = 4.0,
+    per_trial: bool = False,
     progress: bool = False,
 ) -> np.ndarray:
     """Speech-model states on the neural frame grid: (layers, n_frames, dim).
@@ -281,6 +282,10 @@ def speech_frames(
     ``chunk=None`` takes 30 s (Whisper: 30 s in all, its input length). Normalization
     (where the model asks for it) uses the whole recording, so a chunk's input does not
     depend on where it was cut.
+
+    With ``per_trial``, the pieces are the trials instead, from each word's cue to the
+    next cue (and the audio before the first cue), each normalised and run alone: no
+    context crosses a trial boundary (``chunk`` and ``context`` are not used).
     """
     whisper = loaded.space.family == "whisper"
     if chunk is None:
@@ -289,21 +294,49 @@ def speech_frames(
         raise ValueError(f"chunk must be positive and context non-negative, got {chunk}, {context}")
     if whisper and chunk + 2 * context > WHISPER_SECONDS:
         raise ValueError("Whisper reads at most 30 s: chunk + 2 * context must be <= 30")
-    waveform = _normalized(loaded, _audio_at_model_rate(loaded, recording))
+    waveform = _audio_at_model_rate(loaded, recording)
+    if not per_trial:
+        waveform = _normalized(loaded, waveform)
     rate = loaded.sfreq
     offset, hop = frame_timing(loaded)
-    step, margin = int(round(chunk * rate)), int(round(context * rate))
+    if per_trial:
+        edges, margin = trial_edges(_cues(recording)[1], len(waveform), rate), 0
+    else:
+        step, margin = int(round(chunk * rate)), int(round(context * rate))
+        edges = [*range(0, len(waveform), step), len(waveform)]
     times, parts = [], []
-    for start in tqdm(range(0, len(waveform), step), desc="chunks", disable=not progress):
-        first, last = max(0, start - margin), min(len(waveform), start + step + margin)
-        states = hidden_states(loaded, waveform[first:last])[:, 0]
+    pieces = list(zip(edges[:-1], edges[1:]))
+    for start, stop in tqdm(pieces, desc="chunks", disable=not progress):
+        first, last = max(0, start - margin), min(len(waveform), stop + margin)
+        piece = _normalized(loaded, waveform[first:last]) if per_trial else waveform[first:last]
+        states = hidden_states(loaded, piece)[:, 0]
         centres = (first + offset * rate) / rate + hop * np.arange(states.shape[1])
-        end = (start + step) / rate if start + step < len(waveform) else np.inf
+        end = stop / rate if stop < len(waveform) else np.inf
         kept = (centres >= start / rate) & (centres < end)
         times.append(centres[kept])
         parts.append(states[:, kept])
     times, states = np.concatenate(times), np.concatenate(parts, axis=1)
     return interpolate(times, states, _neural_frame_times(recording, window, shift))
+
+
+#: Pieces of audio shorter than this (s) are run with the next one (a model needs samples).
+MIN_PIECE = 0.1
+
+
+def trial_edges(cues: np.ndarray, n_samples: int, rate: float) -> list[int]:
+    """Sample edges of the pieces of :func:`speech_frames` with ``per_trial``.
+
+    The cues (s), within the audio, cut it; a piece shorter than :data:`MIN_PIECE` joins
+    the next one (the last one joins the one before).
+    """
+    inner = np.round(np.asarray(cues) * rate).astype(int)
+    edges = [0]
+    for edge in np.unique(inner[(inner > 0) & (inner < n_samples)]):
+        if edge - edges[-1] >= MIN_PIECE * rate:
+            edges.append(int(edge))
+    if n_samples - edges[-1] < MIN_PIECE * rate and len(edges) > 1:
+        edges.pop()
+    return [*edges, n_samples]
 
 
 def log_mel_frames(recording: Recording, *, window: float = 0.05, shift: float = 0.01):
