@@ -80,7 +80,8 @@ def calibration_curve(
     -------
     curve : dict
         ``(arm, n_words)`` to a :class:`Retrieval` of the test words (rows) against all
-        the participant's words (columns; ``own`` gives each row's), one seed.
+        the participant's words (columns; ``own`` gives each row's), one seed; its
+        ``ranks`` table is empty (:func:`calibration_table` reads the matrices).
     """
     if len(segments) < 2:
         raise ValueError("the calibration curve needs at least two participants")
