@@ -185,8 +185,7 @@ for ax, space in zip(axes[0], SPACES):
     for i, method in enumerate(methods):
         part = rows[rows["method"] == method].set_index("k").loc[ks]
         x = np.arange(len(ks)) + (i - (len(methods) - 1) / 2) * width
-        error = [part["accuracy"] - part["ci_low"], part["ci_high"] - part["accuracy"]]
-        ax.bar(x, part["accuracy"], width, yerr=error, label=method, capsize=2)
+        ax.bar(x, part["accuracy"], width, yerr=figures.interval(part), label=method, capsize=2)
     chance = rows.groupby("k")["chance"].mean().loc[ks]
     for x, level in enumerate(chance):
         ax.hlines(level, x - 0.45, x + 0.45, color="0.3", ls="--", lw=1)
@@ -206,14 +205,7 @@ ctx.save_figure(fig, "contrastive_topk")
 fig, ax = plt.subplots(figsize=(5, 3.6))
 tops = sweep[(sweep["metric"] == "top-k") & sweep["k"].isin([1, 10])]
 for k, rows in tops.groupby("k"):
-    ax.errorbar(
-        rows["offset_s"],
-        rows["accuracy"],
-        yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]],
-        marker="o",
-        capsize=2,
-        label=f"top-{k:g}",
-    )
+    figures.accuracy_errorbar(ax, rows["offset_s"], rows, f"top-{k:g}")
     ax.axhline(rows["chance"].mean(), color="0.5", ls="--", lw=0.8)
 ax.axvline(cfg.offset, color="C3", lw=0.8, label="headline (fixed)")
 ax.axvline(0, color="0.5", lw=0.8)
@@ -232,14 +224,7 @@ ctx.save_figure(fig, "contrastive_offsets")
 fig, ax = plt.subplots(figsize=(5, 3.6))
 ten = curve[(curve["participant"] == "group") & (curve["k"] == 10)]
 for method, rows in ten.groupby("method", sort=False):
-    ax.errorbar(
-        rows["calibration_words"],
-        rows["accuracy"],
-        yerr=[rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]],
-        marker="o",
-        capsize=2,
-        label=method,
-    )
+    figures.accuracy_errorbar(ax, rows["calibration_words"], rows, method)
 ax.axhline(ten["chance"].mean(), color="0.5", ls="--", lw=0.8, label="chance")
 ax.set(
     xlabel="words of the new participant used",

@@ -63,6 +63,23 @@ def mark_simulated(fig: plt.Figure, simulated: bool) -> None:
         fig.suptitle(SIMULATED_TITLE, color="C3")
 
 
+def accuracy_errorbar(ax: plt.Axes, x, rows, label: str) -> None:
+    """Plot ``rows``' ``accuracy`` against ``x`` with its ``ci_low``-``ci_high`` interval."""
+    ax.errorbar(
+        x,
+        rows["accuracy"],
+        yerr=interval(rows),
+        marker="o",
+        capsize=2,
+        label=label,
+    )
+
+
+def interval(rows) -> list:
+    """Return matplotlib's ``yerr`` for ``rows``' ``accuracy`` within ``ci_low``-``ci_high``."""
+    return [rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]]
+
+
 def save_table(
     table: pd.DataFrame,
     path: str | os.PathLike,
