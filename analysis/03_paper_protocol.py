@@ -158,6 +158,7 @@ for sub in tqdm(subjects, desc="participants"):
                 planted = recovery.planted(truth, names)
                 per_channel["planted_latent"] = planted["planted_latent"]
                 per_channel["planted_speech"] = planted["planted_speech"]
+                per_channel["planted_timing"] = planted["planted_timing"]
             channels.append(per_channel.assign(**key, feature_space=space))
 folds = pd.concat(folds, ignore_index=True)
 audits = pd.DataFrame(audits)

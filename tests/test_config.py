@@ -104,6 +104,10 @@ def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
         ),
         ({"encoding": {"speech_models": ["gpt2"]}}, "'gpt2' is a text feature space"),
         ({"encoding": {"lags_ms": [0, -10, 10]}}, "lags_ms must be [start, stop, step > 0]"),
+        ({"encoding": {"band_ratios": [1.0, 0.0]}}, "band_ratios must be positive numbers"),
+        ({"encoding": {"n_swaps": 0}}, "n_swaps must be"),
+        ({"encoding": {"pca_sensitivity": [16, -1]}}, "pca_sensitivity are numbers of components"),
+        ({"encoding": {"partition_layer": -1}}, "partition_layer is a hidden-state index"),
         ({"profile": "smaple"}, "unknown profile 'smaple' (did you mean 'sample'?)"),
         (
             {"paper_protocol": {"conditions": [{"name": "x", "feature_space": "gpt2", "pca": 2}]}},

@@ -464,3 +464,27 @@ def test_per_trial_frames_hear_only_their_own_trial(hub, offline, recording):
         48000,
     ]
     assert extract.trial_edges(np.array([1.0, 2.98]), 48000, 16000) == [0, 16000, 48000]
+
+
+def test_causal_frames_read_no_audio_after_their_time(hub, offline, recording):
+    """Past-only features: changing the sound after a time leaves every earlier frame alone."""
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    cut = 4.0  # seconds on the audio clock
+    changed = recording.audio.astype(float).copy()
+    later = int(cut * recording.audio_sfreq)
+    changed[later:] = np.random.default_rng(0).standard_normal(len(changed) - later) * 1000
+    recording = dataclasses.replace(recording, audio=recording.audio.astype(float))
+    louder = dataclasses.replace(recording, audio=changed)
+    before, after = (extract.causal_frames(loaded, r, context=1.0) for r in (recording, louder))
+    n_frames = len(highgamma.extract(recording.ieeg[:, :1], recording.sfreq))
+    assert before.shape == (3, n_frames, 32)
+    times = extract._neural_frame_times(recording, 0.05, 0.01)
+    assert np.allclose(before[:, times < cut], after[:, times < cut], atol=1e-4)
+    assert not np.allclose(before[:, times > cut + 0.1], after[:, times > cut + 0.1], atol=1e-2)
+    # chunks with context see the future: the same change moves earlier frames
+    ahead = [extract.speech_frames(loaded, r, context=2.0) for r in (recording, louder)]
+    assert not np.allclose(ahead[0][:, times < cut], ahead[1][:, times < cut], atol=1e-2)
+    cached = embeddings.frame_level(loaded, recording, causal=True, context=1.0)
+    assert np.array_equal(cached, before)
+    with pytest.raises(ValueError, match="pick one"):
+        embeddings.frame_level(loaded, recording, causal=True, per_trial=True)

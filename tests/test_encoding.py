@@ -80,7 +80,8 @@ def test_recovers_the_planted_channels_and_lags(sample_sub01):
     mel = embeddings.frame_level("log-mel", recording)[0]
     table = encoding.significance(frames, encoding.fit(mel, frames), n_shifts=2000)
     responsive = np.array(truth["responsive"])
-    silent = ~responsive & ~np.array(truth["latent_channel"])  # no planted response at all
+    # no planted response at all (timing-only channels follow the speech too)
+    silent = ~responsive & ~np.array(truth["latent_channel"]) & ~np.array(truth["timing_channel"])
     found = table["q"].to_numpy() < 0.05
     assert found[responsive].mean() >= 0.9
     assert found[silent].mean() <= 0.05
@@ -92,3 +93,88 @@ def test_recovers_the_planted_channels_and_lags(sample_sub01):
     assert (
         np.all(profile.p_fwe[silent] >= 0.05) and np.mean(profile.p_fwe[responsive] < 0.05) >= 0.5
     )
+
+
+def test_lagged_rows_are_the_rows_of_the_whole_design():
+    features = np.random.default_rng(0).standard_normal((30, 3))
+    rows = np.array([0, 5, 29])
+    np.testing.assert_array_equal(
+        encoding.lagged(features, [-2, 0, 4], rows), encoding.lagged(features, [-2, 0, 4])[rows]
+    )
+
+
+def test_one_band_fit_is_the_plain_fit_and_bands_get_their_own_penalty():
+    features, targets = _toy()
+    plain = encoding.fit(features, targets, lags_ms=[0, 30])
+    banded = encoding.fit_bands([features], targets, lags_ms=[0, 30])
+    np.testing.assert_array_equal(plain.predicted, banded.predicted)
+    noise = np.random.default_rng(1).standard_normal((len(features), 6))
+    joint = encoding.fit_bands([features, noise], targets, lags_ms=[0, 30], ratios=[0.01, 1, 100])
+    assert joint.band_weight.shape == (5, 2, 5)
+    # the useless band is penalised more than the useful one where the features explain
+    assert np.mean(joint.band_weight[:, 1, :4] < joint.band_weight[:, 0, :4]) > 0.8
+    with pytest.raises(ValueError, match="as many n_components"):
+        encoding.fit_bands([features, noise], targets, n_components=[None])
+
+
+def test_unique_variance_finds_the_band_that_adds_and_not_the_one_that_does_not():
+    rng = np.random.default_rng(4)
+    n = 3000
+    timing, spectral = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+    targets = np.column_stack(
+        [
+            timing[:, 0] + spectral[:, 0] + rng.standard_normal(n),  # both
+            timing[:, 1] + rng.standard_normal(n),  # timing only
+            rng.standard_normal(n),  # nothing
+        ]
+    )
+    options = {"lags_ms": [0], "ratios": [0.1, 1, 10]}
+    reduced = encoding.fit_bands([timing], targets, **options)
+    full = encoding.fit_bands([timing, spectral], targets, **options)
+    table = encoding.unique_variance(targets, full, reduced, n_shifts=500)
+    assert table.loc[0, "unique"] > 0.1 and table.loc[0, "p"] < 0.01
+    assert table.loc[1:, "p"].min() > 0.01
+    alone = encoding.unique_variance(targets, reduced, None, n_shifts=500)
+    np.testing.assert_allclose(alone["r2_reduced"], 0.0, atol=1e-12)
+    assert alone.loc[1, "p"] < 0.01 and alone.loc[2, "p"] > 0.01
+
+
+def test_trial_swaps_keep_the_timing_and_change_the_trial():
+    cues = np.array([0.0, 3.0, 6.0, 9.0])
+    onsets = cues + np.array([0.5, 0.7, np.nan, 0.6])
+    n = 1200
+    swaps = encoding.trial_swaps(n, cues, onsets, 20, seed=1)
+    centres = np.arange(n) * 0.01 + 0.025
+    for swap in swaps:
+        # the frame at a trial's speech onset reads another trial's speech onset
+        at_onset = np.round((onsets[[0, 1, 3]] - 0.025) / 0.01).astype(int)
+        source = centres[swap[at_onset]]
+        assert np.all(np.abs(source[:, None] - onsets[[0, 1, 3]][None]).min(axis=1) < 0.011)
+        assert np.all(np.abs(source - onsets[[0, 1, 3]]) > 1.0)  # never its own trial
+        silent = (centres >= 6.0) & (centres < 9.0)  # no speech onset: kept
+        np.testing.assert_array_equal(swap[silent], np.flatnonzero(silent))
+    with pytest.raises(ValueError, match="cannot be swapped"):
+        encoding.trial_swaps(n, cues, np.full(4, np.nan), 1)
+
+
+def test_the_trial_swap_null_separates_word_content_from_timing():
+    """Features that carry only the timing score as well swapped; word content does not."""
+    rng = np.random.default_rng(0)
+    n_trials, n = 40, 12000
+    cues = np.arange(n_trials) * 3.0
+    onsets = cues + rng.uniform(0.4, 0.9, n_trials)
+    centres = np.arange(n) * 0.01 + 0.025
+    trial = np.searchsorted(cues, centres, side="right") - 1
+    speaking = ((centres - onsets[trial]) > 0) & ((centres - onsets[trial]) < 0.5)
+    word = rng.standard_normal(n_trials)[trial] * speaking
+    features = np.column_stack([speaking, word]).astype(float)
+    targets = np.column_stack([speaking + word, 2 * speaking]) + rng.standard_normal((n, 2))
+    swaps = encoding.trial_swaps(n, cues, onsets, 30, seed=2)
+    result = encoding.fit(features, targets, lags_ms=[0], swaps=swaps)
+    assert result.swap_r.shape == (30, 2)
+    assert np.all(result.swap_r[:, 0] < result.r[0] - 0.05)  # word content lost
+    np.testing.assert_allclose(result.swap_r[:, 1], result.r[1], atol=0.02)  # timing kept
+    identity = encoding.fit(features, targets, lags_ms=[0], swaps=[np.arange(n)])
+    np.testing.assert_allclose(identity.swap_r[0], identity.r, atol=1e-12)
+    fold_r = encoding.fold_r(targets, result)
+    assert fold_r.shape == (5, 2) and np.all(np.abs(fold_r.mean(0) - result.r) < 0.05)

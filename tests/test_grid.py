@@ -10,10 +10,12 @@ from pathlib import Path
 
 import cloudpickle
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
 from neurospeech import bids, config, embeddings, encoding, encoding_grid, grid, highgamma
+from neurospeech.simulate import SimulationParams, simulate_dataset
 
 # spawned worker processes cannot import this test module: ship its functions by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -151,13 +153,26 @@ def _flat(fits):
             for layer, fit in by_layer.items():
                 out += [(sub, space, layer, name, fit[name].tobytes()) for name in sorted(fit)]
         out += [(sub, "profile", found.profile.r.tobytes(), found.profile.p_fwe.tobytes())]
+        for table in (found.partition, found.layer_tests, found.components):
+            out.append((sub, table.to_csv(index=False)))  # floats written to round-trip
     return out
 
 
 @pytest.mark.slow
 def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset, tmp_path):
     cfg = config.from_dict(
-        {"encoding": {"layers": [0, 12], "n_shifts": 500, "profile_lags_ms": [-100, 100, 100]}}
+        {
+            "encoding": {
+                "layers": [0, 12],
+                "n_shifts": 500,
+                "profile_lags_ms": [-100, 100, 100],
+                "n_swaps": 3,
+                "pca_sensitivity": [16],
+                "partition_layer": 12,
+                "partition_lags_ms": [-100, 100, 100],
+                "band_ratios": [1.0],
+            }
+        }
     ).encoding
     here = Path(shutil.copytree(tiny_dataset, tmp_path / "here"))
     there = Path(shutil.copytree(tiny_dataset, tmp_path / "there"))
@@ -190,6 +205,25 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset
     np.testing.assert_array_equal(
         layers[12]["p_fwe_layers"], (1 + (family[:, None] >= layers[12]["r"]).sum(0)) / 501
     )
+    # the layers are compared on the electrodes of the log-mel fit at q < 0.05
+    chosen = found.acoustic["q"] < 0.05
+    tests = found.layer_tests.set_index(["comparison", "layer"])
+    assert tests.loc[("layer", 12), "set_r"] == pytest.approx(layers[12]["r"][chosen].mean())
+    difference = tests.loc[("minus first layer", 12), "value"]
+    assert difference == pytest.approx(
+        layers[12]["r"][chosen].mean() - layers[0]["r"][chosen].mean()
+    )
+    # the PCA sensitivity reuses the layer's own fit at the configured components
+    sensitivity = found.components.set_index("n_components")
+    assert sensitivity.loc[16, "set_r"] == pytest.approx(tests.loc[("layer", 12), "set_r"])
+    partition = found.partition
+    assert set(partition["comparison"]) == {
+        "nuisance",
+        "log-mel beyond nuisance",
+        "wav2vec2-base-untrained beyond nuisance",
+        "wav2vec2-base-untrained beyond nuisance and log-mel",
+    }
+    assert len(partition) == 4 * len(found.channels)
 
 
 def test_the_slurm_recipe_asks_for_a_gpu_and_hands_its_scheduler_to_reproduce(monkeypatch):
@@ -208,3 +242,89 @@ def test_the_slurm_recipe_asks_for_a_gpu_and_hands_its_scheduler_to_reproduce(mo
     exec(compile(recipe, "docs/cluster.md", "exec"), {})
     assert scripts and "--gres=gpu:1" in scripts[0] and "--resources GPU=1" in scripts[0]
     assert calls and calls[0][1]["scheduler"].startswith("tcp://")
+
+
+def test_layer_comparisons_hold_their_level_when_the_layers_are_alike():
+    """Layers drawn from their own null: differences significant at about the nominal rate."""
+    rng = np.random.default_rng(0)
+    hits, n_trials = np.zeros(3), 200
+    for _ in range(n_trials):
+        draws = rng.standard_normal((1001, 4))  # per layer: the observed r and 1000 shifts
+        results = {
+            layer: {
+                "set_r": draws[0, k],
+                "set_fold_r": draws[0, k],
+                "set_null": draws[1:, k],
+                "set_swap": draws[1:50, k],
+            }
+            for k, layer in enumerate((0, 3, 6, 9))
+        }
+        tests = encoding_grid.compare_layers({"model": results})
+        by = tests.groupby("comparison")
+        hits += [
+            (by.get_group("layer")["p"] < 0.05).mean(),
+            (by.get_group("minus first layer")["p"] < 0.05).mean(),
+            (by.get_group("minus first layer")["p_fwe"] < 0.05).any(),
+        ]
+    rates = hits / n_trials
+    assert 0.02 < rates[0] < 0.09 and 0.02 < rates[1] < 0.09, rates
+    assert rates[2] < 0.09, rates  # family-wise across the layers
+
+
+def test_a_participant_with_nothing_planted_shows_no_unique_variance(tmp_path):
+    params = SimulationParams(
+        n_subjects=1,
+        n_words=25,
+        n_channels=12,
+        n_responsive=0,
+        n_latent_channels=0,
+        n_contaminated=0,
+        n_timing_channels=0,
+        seed=3,
+    )
+    root = simulate_dataset(tmp_path / "null", params, progress=False)
+    recording = bids.read_recording(root, "01")
+    paths = [
+        str(embeddings.frame_level_file(space, recording, cache_dir=tmp_path / "cache"))
+        for space in ("nuisance", "log-mel")
+    ]
+    found = pd.DataFrame(
+        encoding_grid.partition(
+            encoding_grid.targets(root, "01", config.Channels()),
+            paths[0],
+            paths[1],
+            {},
+            list(range(-300, 301, 100)),
+            16,
+            [0.1, 1.0, 10.0],
+            1000,
+            0,
+        )
+    )
+    assert set(found["comparison"]) == {"nuisance", "log-mel beyond nuisance"}
+    assert (found["q"] < 0.05).sum() == 0
+    assert (found["p"] < 0.05).mean() <= 0.15
+
+
+def test_a_trained_model_is_compared_with_its_untrained_twin_layer_by_layer():
+    rng = np.random.default_rng(1)
+
+    def result(r):
+        return {
+            "set_r": r,
+            "set_fold_r": r,
+            "set_null": 0.01 * rng.standard_normal(500),
+            "set_swap": np.zeros(20),
+        }
+
+    layers = {
+        "xlsr": {0: result(0.30), 6: result(0.45)},
+        "xlsr-untrained": {0: result(0.30), 6: result(0.20)},
+    }
+    tests = encoding_grid.compare_layers(layers)
+    twins = tests[tests["comparison"] == "trained minus untrained"].set_index("layer")
+    assert list(twins["space"]) == ["xlsr", "xlsr"]  # the untrained one has no twin
+    assert twins.loc[6, "value"] == pytest.approx(0.25) and twins.loc[6, "p_fwe"] < 0.01
+    assert twins.loc[0, "value"] == pytest.approx(0.0) and twins.loc[0, "p"] > 0.5
+    swaps = tests[tests["comparison"] == "layer"].set_index(["space", "layer"])["p_swap"]
+    assert swaps.loc[("xlsr", 6)] == pytest.approx(1 / 21)

@@ -111,9 +111,35 @@ def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=(),
                 "layer": 0,
                 "electrodes": 120,
                 "significant": significant,
+                "beyond_timing": 0,
                 "mean_r_significant": 0.3 if significant else np.nan,
                 "max_r": 0.3,
             }
+        ),
+        "encoding_partition_summary": pd.DataFrame(
+            [
+                {
+                    "participant": p,
+                    "comparison": comparison,
+                    "electrodes": 120,
+                    "significant": 0,
+                    "median_unique": 0.0,
+                    "max_unique": 0.001,
+                }
+                for p in participants
+                for comparison in ("nuisance", "log-mel beyond nuisance")
+            ]
+        ),
+        "partition_recovery": pd.DataFrame(
+            {
+                "comparison": "log-mel beyond nuisance",
+                "planted": ["speech", "timing", "silent"],
+                "channels": [10, 4, 100],
+                "found": [0.9, 0.0, 0.01],
+            }
+        ),
+        "encoding_layer_tests": pd.DataFrame(
+            columns=["participant", "comparison", "space", "layer", "value", "p", "p_fwe", "p_swap"]
         ),
         "encoding_recovery": pd.DataFrame(
             {
@@ -302,6 +328,11 @@ def test_one_participant_one_length_one_space_nothing_found_reads_naturally(tmp_
     assert "finds no word information in any participant" in text
     assert "the one test (1 participant x 1 feature space x 1 trial length)" in text
     assert "no mean r of significant electrodes" in text
+    assert "log-mel beyond nuisance: 0 of 120 electrodes (largest gain in R² 0.001)" in text
+    assert "No speech-model layer was fitted, so no layers are compared." in text
+    assert ("finds 90 % of the 10 electrodes planted to follow the sound" in text) == (
+        profile == "sample"
+    )
     assert "averaged over the 1 s after the cue" in text and "(and" not in text
     for section in ("The verdict", "Methods", "Limitations", "References"):
         assert f"<h2>{section}</h2>" in _raw(tmp_path)
@@ -356,6 +387,28 @@ def test_contaminated_channels_are_stated_per_participant(tmp_path):
     )
     assert "sensorimotor 2 of 2 (2 participants; mean r 0.20)" in text
     assert "planted on 4 channels, the check flags 4 of them and 0 of the 236 others" in text
+
+
+def test_layer_tests_are_told_model_by_model():
+    rows = [
+        ("layer", 0, 0.2, 0.001, 0.5),
+        ("layer", 6, 0.3, 0.001, 0.01),
+        ("minus first layer", 6, 0.1, 0.01, np.nan),
+        ("trained minus untrained", 6, 0.05, 0.2, np.nan),
+    ]
+    tests = pd.DataFrame(
+        [
+            {"comparison": c, "space": "xlsr", "layer": k, "value": v, "p_fwe": p, "p_swap": w}
+            for c, k, v, p, w in rows
+        ]
+    )
+    text = prose.layer_tests(tests)
+    assert "With xlsr, 2 layer-participant pairs of 2 score above the circular shifts" in text
+    assert "and 1 of them also above the trial swaps" in text
+    assert "1 of 1 layer-participant pair differ from the first layer fitted" in text
+    assert "beats its untrained twin at 0 of 1 layer-participant pairs" in text
+    empty = tests.assign(value=np.nan)
+    assert "no participant has an electrode in the fixed set" in prose.layer_tests(empty)
 
 
 def test_prose_helpers():

@@ -98,3 +98,57 @@ def test_torch_computes_the_same_as_numpy():
     expected = ridge.InnerCV(xw[:30], xw[30:], wide, ALPHAS).fit_predict(yw[:30])[0]
     ours = ridge.InnerCV(xw[:30], xw[30:], wide, ALPHAS, device="cpu").fit_predict(yw[:30])[0]
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)
+
+
+def test_band_weights_cover_the_ratios_with_equal_weights_first():
+    weights = ridge.band_weights(3, [0.1, 1.0, 10.0])
+    assert weights.shape == (9, 3)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    np.testing.assert_allclose(weights[0], 1 / 3)
+    assert len(np.unique(weights.round(12), axis=0)) == 9
+    np.testing.assert_array_equal(ridge.band_weights(1, [0.1, 10.0]), [[1.0]])
+
+
+@pytest.mark.parametrize("n_rows", [300, 30])  # Gram and SVD paths
+def test_banded_ridge_equals_himalaya_group_ridge_search(n_rows):
+    himalaya = pytest.importorskip("himalaya.ridge")
+    from himalaya.scoring import r2_score as himalaya_r2
+
+    rng = np.random.default_rng(5)
+    sizes = [5, 8, 4] if n_rows > 30 else [20, 15, 10]
+    bands = [rng.standard_normal((n_rows, size)) for size in sizes]
+    x = np.hstack(bands)
+    # targets 0-1 read the first band, 2-3 the second, 4-5 the third
+    scale = np.repeat(np.eye(3), sizes, axis=0).repeat(2, axis=1)
+    y = x @ (rng.standard_normal((x.shape[1], 6)) * scale) + rng.standard_normal((n_rows, 6))
+    weights = ridge.band_weights(3, [0.1, 1.0, 10.0])
+    coefficients, alpha, weight = ridge.banded(
+        x, y, sizes, list(KFold(5).split(x)), ALPHAS, weights
+    )
+    deltas, expected, _ = himalaya.solve_group_ridge_random_search(
+        bands,
+        y,
+        n_iter=weights,
+        alphas=ALPHAS,
+        cv=KFold(5),
+        score_func=himalaya_r2,
+        fit_intercept=False,
+        return_weights=True,
+        progress_bar=False,
+        warn=False,
+    )
+    np.testing.assert_allclose(coefficients, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.log(weight / alpha), deltas, rtol=1e-12)  # same penalties
+    assert len({tuple(w) for w in weight.T}) > 1  # the targets do choose different weights
+    with pytest.raises(ValueError, match="do not fit"):
+        ridge.banded(x, y, [5, 5], list(KFold(5).split(x)), ALPHAS, weights)
+
+
+def test_one_band_is_plain_inner_cv():
+    x, y = _centred(120, 10, 3)
+    splits = list(KFold(5).split(x))
+    coefficients, alpha, weight = ridge.banded(x, y, [10], splits, ALPHAS, np.ones((1, 1)))
+    predicted, expected_alpha = ridge.InnerCV(x, x, splits, ALPHAS).fit_predict(y)
+    np.testing.assert_allclose(x @ coefficients, predicted, atol=1e-10)
+    np.testing.assert_array_equal(alpha, expected_alpha)
+    np.testing.assert_array_equal(weight, 1.0)

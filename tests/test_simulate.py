@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import signal
 
+from neurospeech import highgamma
 from neurospeech.simulate import (
     SimulationParams,
     neural,
@@ -215,7 +216,7 @@ def test_high_gamma_follows_speech_at_the_planted_lag(tiny_dataset, tiny_params)
                 assert rs.max() > 0.05, (sub, c, rs.max())
                 assert abs(lags_ms[rs.argmax()] - truth["lag_ms"][c]) <= 30, (sub, c)
                 peaks.append(rs.max())
-            elif not truth["latent_channel"][c]:
+            elif not truth["latent_channel"][c] and not truth["timing_channel"][c]:
                 assert np.abs(rs).max() < 0.15, (sub, c, np.abs(rs).max())
     assert len(peaks) == sum(tiny_params.n_responsive)
     assert np.mean(peaks) > 0.3
@@ -295,6 +296,7 @@ def test_graphemes():
         ({"n_channels": (4, 5)}, "n_channels has 2 entries but n_subjects is 3"),
         ({"speech_delay": (0.5, 1.9)}, "speech_delay"),
         ({"n_channels": 0, "n_responsive": 0, "n_latent_channels": 0}, "n_channels must be"),
+        ({"n_channels": 4, "n_responsive": 3, "n_timing_channels": 2}, "n_timing_channels=2"),
     ],
 )
 def test_impossible_parameters_are_refused(kwargs, message):
@@ -386,22 +388,23 @@ def test_bids_validator_finds_no_error(tiny_dataset):
 
 def test_recovery_tables_count_what_was_planted_and_what_was_found():
     truth = {
-        "channels": ["A1", "A2", "B1", "B2"],
-        "responsive": [True, True, False, False],
-        "latent_channel": [False, False, True, False],
-        "lag_ms": [-100, -50, 0, 0],
+        "channels": ["A1", "A2", "B1", "B2", "C1"],
+        "responsive": [True, True, False, False, False],
+        "latent_channel": [False, False, True, False, False],
+        "timing_channel": [False, False, False, False, True],
+        "lag_ms": [-100, -50, 0, 0, 0],
     }
     planted = recovery.planted(truth, ["B2", "A1"])  # any subset, in the given order
     assert planted["planted_speech"].tolist() == [False, True]
     assert planted["planted_lag_ms"].tolist() == [0, -100]
-    with pytest.raises(ValueError, match="channels C1 are not in the simulation's truth"):
-        recovery.planted(truth, ["C1"])
+    with pytest.raises(ValueError, match="channels C2 are not in the simulation's truth"):
+        recovery.planted(truth, ["C2"])
     electrodes = pd.concat(
         [
             recovery.planted(truth, truth["channels"]).assign(
                 feature_space="log-mel",
-                q=[0.01, 0.2, 0.01, 0.01],
-                best_lag_ms=[-90, 0, 0, 0],
+                q=[0.01, 0.2, 0.01, 0.01, 0.01],
+                best_lag_ms=[-90, 0, 0, 0, 0],
             ),
             pd.DataFrame({"feature_space": ["other"], "q": [0.01]}),
         ],
@@ -416,7 +419,10 @@ def test_recovery_tables_count_what_was_planted_and_what_was_found():
             recovery.planted(truth, truth["channels"]).assign(
                 participant="sub-01", trial_length=1.0, feature_space=space, q=q
             )
-            for space, q in (("oracle", [0.5, 0.5, 0.01, 0.5]), ("log-mel", [0.01, 0.5, 0.5, 0.5]))
+            for space, q in (
+                ("oracle", [0.5, 0.5, 0.01, 0.5, 0.5]),
+                ("log-mel", [0.01, 0.5, 0.5, 0.5, 0.01]),
+            )
         ]
     )
     table = recovery.protocol_recovery(channels, oracle="oracle").set_index("feature_space")
@@ -427,19 +433,48 @@ def test_recovery_tables_count_what_was_planted_and_what_was_found():
     assert (
         table.loc["log-mel", "planted_channels"] == 2 and table.loc["log-mel", "sensitivity"] == 0.5
     )
+    # the timing-only channel found by log-mel is neither planted nor a false positive
+    assert table.loc["log-mel", "false_positive_rate"] == 0
+    partition = recovery.planted(truth, truth["channels"]).assign(
+        comparison="log-mel beyond nuisance", q=[0.01, 0.5, 0.5, 0.5, 0.5]
+    )
+    found = recovery.partition_recovery(partition).set_index("planted")
+    assert found.loc["speech", "found"] == 0.5 and found.loc["timing", "found"] == 0
+    assert found.loc["silent", "channels"] == 1  # B2: B1 is latent
+
+
+def test_timing_channels_follow_only_when_speech_happens(tmp_path):
+    params = SimulationParams(n_subjects=1, n_words=12, n_channels=8, n_responsive=2)
+    subject = simulate_subject(params, 0)
+    truth = subject.truth
+    timing = np.array(truth["timing_channel"])
+    assert timing.sum() == 2 and not np.any(timing & np.array(truth["responsive"]))
+    frames = highgamma.extract(subject.ieeg, params.sfreq)
+    centres = np.arange(len(frames)) * 0.01 + 0.025
+    lag = np.array(truth["timing_lag_ms"])[timing] / 1000
+    for channel, delay in zip(np.flatnonzero(timing), lag):
+        speaking = np.zeros(len(frames), bool)
+        for onset, offset in zip(truth["speech_onset"], truth["speech_offset"]):
+            speaking |= (centres >= onset + delay + 0.05) & (centres < offset + delay - 0.05)
+        assert frames[speaking, channel].mean() > 1.5 * frames[~speaking, channel].mean()
+    # the rest of the participant does not depend on it
+    without = simulate_subject(dataclasses.replace(params, n_timing_channels=0), 0)
+    assert without.truth["responsive"] == truth["responsive"]
+    assert without.truth["speech_onset"] == truth["speech_onset"]
 
 
 def test_contamination_is_planted_on_channels_without_responses_and_told(tmp_path):
     from neurospeech import regions
 
     params = SimulationParams(
-        n_subjects=1, n_words=4, n_channels=6, n_responsive=2, n_latent_channels=1, seed=3
+        n_subjects=1, n_words=4, n_channels=7, n_responsive=2, n_latent_channels=1, seed=3
     )
     leaky = simulate_subject(params, 0)
     clean = simulate_subject(dataclasses.replace(params, n_contaminated=0), 0)
     truth = leaky.truth
     assert sum(truth["contaminated"]) == 2
     planted = np.array(truth["responsive"]) | np.array(truth["latent_channel"])
+    planted |= np.array(truth["timing_channel"])
     assert not (planted & np.array(truth["contaminated"])).any()
     gains = np.array(truth["contamination_gain"])
     assert ((gains == 0) | ((gains >= 60) & (gains <= 100))).all()
@@ -447,5 +482,5 @@ def test_contamination_is_planted_on_channels_without_responses_and_told(tmp_pat
     assert np.allclose(difference[:, ~np.array(truth["contaminated"])], 0)
     assert np.abs(difference).max() == pytest.approx(gains.max(), rel=0.1)
     assert all(regions.region(label) for label in leaky.channels["description"])
-    with pytest.raises(ValueError, match="n_contaminated=7 must be between 0 and the 6"):
-        dataclasses.replace(params, n_contaminated=7)
+    with pytest.raises(ValueError, match="n_contaminated=8 must be between 0 and the 7"):
+        dataclasses.replace(params, n_contaminated=8)

@@ -58,3 +58,23 @@ def test_holm_equals_the_step_down_rule_and_keeps_the_shape():
     assert stats.holm(np.array([0.02])) == pytest.approx([0.02])
     with pytest.raises(ValueError, match="within"):
         stats.holm(np.array([np.nan, 0.1]))
+
+
+def test_circular_gain_null_equals_a_loop_of_np_roll():
+    rng = np.random.default_rng(2)
+    truth = rng.standard_normal((300, 2)).cumsum(axis=0)
+    full = truth + rng.standard_normal((300, 2))
+    reduced = truth + 3 * rng.standard_normal((300, 2))
+    null = stats.circular_gain_null(truth, full, reduced, n_shifts=40, seed=7)
+    shifts = np.random.default_rng(7).integers(30, 270, size=40)
+    expected = np.array(
+        [
+            stats.r2(np.roll(truth, -k, axis=0), full)
+            - stats.r2(np.roll(truth, -k, axis=0), reduced)
+            for k in shifts
+        ]
+    )
+    np.testing.assert_allclose(null, expected, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(stats.r2(truth, truth.mean(0) + 0 * truth), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="same shape"):
+        stats.circular_gain_null(truth, full[:10], reduced)

@@ -174,7 +174,7 @@ class PaperProtocol:
 
     def __post_init__(self) -> None:
         _positive(self, "n_shuffles", "n_permutations")
-        _spaces(self.feature_spaces, registry.KINDS)
+        _spaces(self.feature_spaces, ("speech", "text", "acoustic"))
         if not self.trial_lengths or min(self.trial_lengths) <= 0:
             raise ConfigError(f"trial_lengths must be positive seconds, got {self.trial_lengths}")
         labels = [*self.feature_spaces, *(c.name for c in self.conditions)]
@@ -311,6 +311,20 @@ class Encoding:
     n_shifts : int
         Circular shifts of the null distributions.
     seed : int
+    n_swaps : int
+        Trial swaps of the word-identity test (:func:`neurospeech.encoding.trial_swaps`).
+    pca_sensitivity : tuple of int
+        PCA components of the sensitivity fits of each model's ``partition_layer`` (0:
+        no PCA, where the lagged features fit in
+        :data:`neurospeech.encoding.MAX_COLUMNS`).
+    partition_layer : int, optional
+        The hidden state of each speech model in the variance partitioning (fixed before
+        any fit; default: the middle one, ``n_layers // 2``).
+    partition_lags_ms : tuple of int
+        Start, stop (inclusive) and step of the lags of the banded fits.
+    band_ratios : tuple of float
+        Weights of a band relative to the first searched by the banded fits of the
+        variance partitioning (:func:`neurospeech.encoding.fit_bands`).
     """
 
     speech_models: tuple[str, ...] = ()
@@ -320,13 +334,29 @@ class Encoding:
     profile_lags_ms: tuple[int, ...] = (-500, 500, 10)
     n_shifts: int = 10_000
     seed: int = 0
+    n_swaps: int = 200
+    pca_sensitivity: tuple[int, ...] = (16, 64, 128)
+    partition_layer: int | None = None
+    partition_lags_ms: tuple[int, ...] = (-500, 500, 50)
+    band_ratios: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 
     def __post_init__(self) -> None:
-        _positive(self, "n_components", "n_shifts")
+        _positive(self, "n_components", "n_shifts", "n_swaps")
+        if any(k < 0 for k in self.pca_sensitivity):
+            raise ConfigError(
+                f"pca_sensitivity are numbers of components (0: all), got "
+                f"{list(self.pca_sensitivity)}"
+            )
+        if self.partition_layer is not None and self.partition_layer < 0:
+            raise ConfigError(
+                f"partition_layer is a hidden-state index from 0, got {self.partition_layer}"
+            )
+        if not self.band_ratios or any(not ratio > 0 for ratio in self.band_ratios):
+            raise ConfigError(f"band_ratios must be positive numbers, got {list(self.band_ratios)}")
         _spaces(self.speech_models, ("speech",))
         if any(layer < 0 for layer in self.layers):
             raise ConfigError(f"layers are hidden-state indices from 0, got {self.layers}")
-        for key in ("lags_ms", "profile_lags_ms"):
+        for key in ("lags_ms", "profile_lags_ms", "partition_lags_ms"):
             value = getattr(self, key)
             if len(value) != 3 or value[2] < 1 or value[1] < value[0]:
                 raise ConfigError(f"{key} must be [start, stop, step > 0], got {list(value)}")
@@ -345,6 +375,28 @@ class Encoding:
     def profile_lags(self) -> list[int]:
         """The lags of the lag profile, in ms."""
         return self._range(self.profile_lags_ms)
+
+    @property
+    def partition_lags(self) -> list[int]:
+        """The lags of the variance partitioning's banded fits, in ms."""
+        return self._range(self.partition_lags_ms)
+
+    def partition_layer_of(self, n_layers: int, model: str) -> int:
+        """Return the hidden state of a model with ``n_layers`` in the variance partitioning.
+
+        Raises
+        ------
+        ConfigError
+            If ``partition_layer`` is beyond the model's last hidden state.
+        """
+        if self.partition_layer is None:
+            return n_layers // 2
+        if self.partition_layer >= n_layers:
+            raise ConfigError(
+                f"encoding.partition_layer {self.partition_layer} is beyond {model}'s last "
+                f"hidden state ({n_layers - 1})"
+            )
+        return self.partition_layer
 
     def layer_indices(self, n_layers: int, model: str) -> list[int]:
         """Return the layers to fit of a model with ``n_layers`` hidden states.
@@ -537,6 +589,7 @@ class Config:
         used = {"log-mel", self.contrastive.speech_model}
         used.update(c.feature_space for c in self.paper_protocol.predictors)
         used.update(self.encoding.speech_models)
+        used.add("nuisance")
         return sorted(used)
 
     def to_dict(self) -> dict[str, Any]:
@@ -643,7 +696,14 @@ def _profile_defaults(profile: str) -> dict[str, Any]:
         # the untrained controls: one model, every third hidden state (time on 2 cores)
         return {
             "paper_protocol": {"conditions": _SAMPLE_CONDITIONS},
-            "encoding": {"speech_models": speech[:1], "layers": [0, 3, 6, 9, 12]},
+            "encoding": {
+                "speech_models": speech[:1],
+                "layers": [0, 3, 6, 9, 12],
+                "band_ratios": [0.1, 1.0, 10.0],
+                "n_swaps": 100,
+                "pca_sensitivity": [8, 16, 32],
+                "partition_lags_ms": [-500, 500, 100],
+            },
             "contrastive": {"speech_model": speech[0], "calibration_words": [10, 20, 40]},
         }
     return {

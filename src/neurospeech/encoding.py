@@ -14,7 +14,7 @@ of all folds are scored by Pearson r per electrode, and against circular shifts
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,8 @@ from neurospeech import ridge, stats
 LAGS_MS = np.arange(-500, 501, 50)
 #: Default penalties: 20 values from 1e-2 to 1e8 (z-scored features and targets).
 ALPHAS = np.logspace(-2, 8, 20)
+#: Weights of a band relative to the first band searched by a banded fit (:func:`fit_bands`).
+RATIOS = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: Largest number of lagged columns fitted without a PCA (the Gram matrices are square).
 MAX_COLUMNS = 4096
 
@@ -44,7 +46,7 @@ def lag_frames(lags_ms: Iterable[float], shift: float = 0.01) -> np.ndarray:
     return frames
 
 
-def lagged(features: np.ndarray, lags: Iterable[int]) -> np.ndarray:
+def lagged(features: np.ndarray, lags: Iterable[int], rows: np.ndarray | None = None) -> np.ndarray:
     """Stack lagged copies of ``features``: column block ``l`` holds ``features[t - lags[l]]``.
 
     A positive lag predicts a frame from earlier features (the brain follows the audio), a
@@ -55,22 +57,21 @@ def lagged(features: np.ndarray, lags: Iterable[int]) -> np.ndarray:
     features : ndarray, shape (n_frames, n_features)
     lags : iterable of int
         In frames.
+    rows : ndarray of int, optional
+        The frames ``t`` to build (default: all).
 
     Returns
     -------
-    stacked : ndarray, shape (n_frames, n_lags * n_features)
+    stacked : ndarray, shape (n_rows, n_lags * n_features)
     """
     lags = [int(lag) for lag in lags]
-    n = len(features)
-    out = np.zeros((n, len(lags) * features.shape[1]), dtype=features.dtype)
+    n, width = features.shape
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    out = np.zeros((len(rows), len(lags) * width), dtype=features.dtype)
     for block, lag in enumerate(lags):
-        columns = slice(block * features.shape[1], (block + 1) * features.shape[1])
-        if abs(lag) >= n:
-            continue
-        if lag >= 0:
-            out[lag:, columns] = features[: n - lag]
-        else:
-            out[:lag, columns] = features[-lag:]
+        source = rows - lag
+        inside = (source >= 0) & (source < n)
+        out[inside, block * width : (block + 1) * width] = features[source[inside]]
     return out
 
 
@@ -88,6 +89,12 @@ class EncodingFit:
         Penalty chosen for each electrode in each outer fold.
     fold : ndarray of int, shape (n_frames,)
     lags_ms : ndarray
+    band_weight : ndarray, shape (n_folds, n_bands, n_electrodes)
+        The weight of each feature band (:func:`fit_bands`): band ``b``'s penalty is
+        ``alpha / band_weight[:, b]``; all ones for a single band.
+    swap_r : ndarray, shape (n_swaps, n_electrodes)
+        r of the same models' held-out predictions from the features of each reordering
+        of the frames given (:func:`trial_swaps`); no rows without any.
     """
 
     r: np.ndarray
@@ -95,6 +102,8 @@ class EncodingFit:
     alpha: np.ndarray
     fold: np.ndarray
     lags_ms: np.ndarray
+    band_weight: np.ndarray
+    swap_r: np.ndarray
 
 
 def _check(features, targets, lags, n_folds) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +146,7 @@ def fit(
     n_inner_folds: int = 5,
     alphas: Iterable[float] = ALPHAS,
     n_components: int | None = None,
+    swaps: Sequence[np.ndarray] = (),
     device: str | None = None,
 ) -> EncodingFit:
     """Fit and evaluate a lagged ridge encoding model by contiguous cross-validation.
@@ -159,6 +169,9 @@ def fit(
     n_components : int, optional
         Reduce the features to this many principal components (fitted on each outer
         fold's training frames) before lagging.
+    swaps : sequence of ndarray of int
+        Reorderings of the frames whose held-out predictions are also made (see
+        :func:`fit_bands`).
     device : str, optional
         Solve with torch on this device (e.g. ``"cuda"``) instead of NumPy; the PCA and
         the lagging stay on the CPU.
@@ -167,23 +180,88 @@ def fit(
     -------
     EncodingFit
     """
+    return fit_bands(
+        [features],
+        targets,
+        lags_ms=lags_ms,
+        shift=shift,
+        n_folds=n_folds,
+        n_inner_folds=n_inner_folds,
+        alphas=alphas,
+        n_components=[n_components],
+        swaps=swaps,
+        device=device,
+    )
+
+
+def fit_bands(
+    bands: Sequence[np.ndarray],
+    targets: np.ndarray,
+    *,
+    lags_ms: Iterable[float] = LAGS_MS,
+    shift: float = 0.01,
+    n_folds: int = 5,
+    n_inner_folds: int = 5,
+    alphas: Iterable[float] = ALPHAS,
+    ratios: Iterable[float] = RATIOS,
+    n_components: Sequence[int | None] | None = None,
+    swaps: Sequence[np.ndarray] = (),
+    device: str | None = None,
+) -> EncodingFit:
+    """Fit a joint model of several feature spaces, each with its own penalty (banded ridge).
+
+    Each band is z-scored (and optionally reduced by PCA) on each outer fold's training
+    frames and lagged as in :func:`fit`; the lagged bands side by side form one design,
+    fitted by :func:`neurospeech.ridge.banded` with the candidate band weights of
+    :func:`neurospeech.ridge.band_weights` (``ratios``) and the penalties ``alphas``,
+    chosen per electrode by the inner folds. One band is :func:`fit`.
+
+    Parameters
+    ----------
+    bands : sequence of ndarray, each of shape (n_frames, n_features_b)
+    targets : ndarray, shape (n_frames, n_electrodes)
+    lags_ms, shift, n_folds, n_inner_folds, alphas, device
+        As for :func:`fit`.
+    ratios : iterable of float
+        Weights of every band but the first relative to the first.
+    n_components : sequence of (int or None), optional
+        Principal components kept of each band (None: all its features).
+    swaps : sequence of ndarray of int, each of shape (n_frames,)
+        Reorderings of the frames (:func:`trial_swaps`): each fold's model also predicts
+        its held-out frames from the features of frames ``swap[t]`` instead of ``t``
+        (scored in ``EncodingFit.swap_r``). The z-scoring and PCA act on each frame
+        alone, so they are those of the real features.
+
+    Returns
+    -------
+    EncodingFit
+    """
     lags = lag_frames(lags_ms, shift)
-    x, y = _check(features, targets, lags, n_folds)
-    width = (n_components or x.shape[1]) * len(lags)
-    if width > MAX_COLUMNS:
+    n_components = list(n_components) if n_components is not None else [None] * len(bands)
+    if not bands or len(n_components) != len(bands):
         raise ValueError(
-            f"{x.shape[1]} features x {len(lags)} lags = {width} columns is too many to fit "
-            f"directly (at most {MAX_COLUMNS}); pass n_components to reduce the features first"
+            f"{len(bands)} feature bands need as many n_components, got {len(n_components)}"
         )
+    checked = [_check(band, targets, lags, n_folds) for band in bands]
+    xs, y = [x for x, _ in checked], checked[0][1]
+    widths = [(k or x.shape[1]) * len(lags) for x, k in zip(xs, n_components)]
+    if sum(widths) > MAX_COLUMNS:
+        raise ValueError(
+            f"{' + '.join(str(w) for w in widths)} lagged feature columns are too many to "
+            f"fit directly (at most {MAX_COLUMNS}); pass n_components to reduce the features "
+            "first"
+        )
+    weights = ridge.band_weights(len(bands), ratios)
+    swaps = [np.asarray(swap) for swap in swaps]
+    # sums of the swapped predictions p over the held-out frames: p, p^2, p * y
+    sums = np.zeros((3, len(swaps), y.shape[1]))
     predicted = np.zeros_like(y)
     chosen = np.zeros((n_folds, y.shape[1]))
+    band_weight = np.zeros((n_folds, len(bands), y.shape[1]))
     fold = np.zeros(len(y), dtype=int)
-    for k, (train, test) in enumerate(KFold(n_folds).split(x)):
-        base, _, _ = ridge.standardize(x, train)
-        if n_components is not None:
-            pca = PCA(n_components, svd_solver="covariance_eigh").fit(base[train])
-            base = pca.transform(base)
-        design = lagged(base, lags)
+    for k, (train, test) in enumerate(KFold(n_folds).split(y)):
+        bases = [_reduced(x, train, n) for x, n in zip(xs, n_components)]
+        design = np.hstack([lagged(base, lags) for base in bases])
         zy, mean, std = ridge.standardize(y, train)
         if np.any(std == 0):
             constant = np.flatnonzero(std == 0).tolist()
@@ -191,9 +269,14 @@ def fit(
                 f"electrodes {constant} are constant in the training frames of fold {k}"
             )
         inner = list(KFold(n_inner_folds).split(train))
-        model = ridge.InnerCV(design[train], design[test], inner, alphas, device=device)
-        prediction, chosen[k] = model.fit_predict(zy[train])
-        predicted[test] = prediction * std + mean
+        coefficients, chosen[k], band_weight[k] = ridge.banded(
+            design[train], zy[train], widths, inner, alphas, weights, device=device
+        )
+        predicted[test] = design[test] @ coefficients * std + mean
+        for s, swap in enumerate(swaps):
+            moved = np.hstack([lagged(base[swap], lags, test) for base in bases])
+            guess = moved @ coefficients * std + mean
+            sums[:, s] += [guess.sum(0), (guess**2).sum(0), (guess * y[test]).sum(0)]
         fold[test] = k
     return EncodingFit(
         r=stats.pearson_r(y, predicted),
@@ -201,6 +284,91 @@ def fit(
         alpha=chosen,
         fold=fold,
         lags_ms=np.asarray(list(lags_ms), dtype=float),
+        band_weight=band_weight,
+        swap_r=_r_from_sums(y, *sums),
+    )
+
+
+def _r_from_sums(y: np.ndarray, sum_p, sum_pp, sum_py) -> np.ndarray:
+    """Pearson r of ``y`` with predictions known by their sums (one row per prediction)."""
+    n = len(y)
+    covariance = sum_py - sum_p * y.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return covariance / np.sqrt((sum_pp - sum_p**2 / n) * (y.var(0) * n))
+
+
+def _reduced(x: np.ndarray, train: np.ndarray, n_components: int | None) -> np.ndarray:
+    """``x`` z-scored on the ``train`` rows, then reduced to its principal components."""
+    base, _, _ = ridge.standardize(x, train)
+    if n_components is None:
+        return base
+    return PCA(n_components, svd_solver="covariance_eigh").fit(base[train]).transform(base)
+
+
+def trial_swaps(
+    n_frames: int,
+    cues: np.ndarray,
+    onsets: np.ndarray,
+    n_swaps: int,
+    *,
+    shift: float = 0.01,
+    window: float = 0.05,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Reorderings of the frames that give each trial another trial's features.
+
+    Each draw pairs every trial (from its cue to the next cue) with another trial (a
+    random derangement of the trials with a speech onset) and gives each of its frames
+    the frame at the same time from the other trial's speech onset: the timing of speech
+    is kept, the word is another. Frames before the first cue, and of trials without a
+    speech onset, keep their own.
+
+    Parameters
+    ----------
+    n_frames : int
+    cues, onsets : ndarray, shape (n_trials,)
+        Seconds on the iEEG clock: each trial's cue and speech onset (NaN: none).
+    n_swaps : int
+    shift, window : float
+        The frames (frame ``t`` is centred at ``t * shift + window / 2``).
+    seed : int
+
+    Returns
+    -------
+    swaps : list of ndarray of int, each of shape (n_frames,)
+    """
+    cues, onsets = np.asarray(cues, float), np.asarray(onsets, float)
+    spoken = np.flatnonzero(np.isfinite(onsets))
+    if len(spoken) < 2:
+        raise ValueError(f"{len(spoken)} trials with a speech onset cannot be swapped")
+    centres = np.arange(n_frames) * shift + window / 2
+    trial = np.searchsorted(cues, centres, side="right") - 1  # -1: before the first cue
+    moved = trial >= 0
+    moved[moved] = np.isfinite(onsets[trial[moved]])
+    frames, own = np.flatnonzero(moved), trial[moved]
+    rng = np.random.default_rng(seed)
+    swaps = []
+    for _ in range(n_swaps):
+        drawn = rng.permutation(spoken)
+        while np.any(drawn == spoken):
+            drawn = rng.permutation(spoken)
+        partner = np.arange(len(cues))
+        partner[spoken] = drawn
+        delay = (onsets[partner[own]] - onsets[own]) / shift
+        source = np.arange(n_frames)
+        source[frames] = np.clip(np.round(frames + delay), 0, n_frames - 1)
+        swaps.append(source)
+    return swaps
+
+
+def fold_r(targets: np.ndarray, encoding: EncodingFit) -> np.ndarray:
+    """Pearson r of each electrode within each held-out fold, shape (n_folds, n_electrodes)."""
+    y = np.asarray(targets, dtype=float)
+    return np.stack(
+        [
+            stats.pearson_r(y[encoding.fold == k], encoding.predicted[encoding.fold == k])
+            for k in np.unique(encoding.fold)
+        ]
     )
 
 
@@ -241,6 +409,56 @@ def significance(
             "p": p,
             "q": false_discovery_control(p),
             "p_fwe": stats.max_statistic_p(encoding.r, null),
+        }
+    )
+
+
+def unique_variance(
+    targets: np.ndarray,
+    full: EncodingFit,
+    reduced: EncodingFit | None = None,
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Measure what a joint model explains beyond a model of fewer of its feature bands.
+
+    Both models' held-out predictions (:func:`fit_bands`) give a cross-validated R2 per
+    electrode; the unique variance of the bands the reduced model lacks is their
+    difference, tested against circular shifts of the high-gamma against both predictions
+    (:func:`neurospeech.stats.circular_gain_null`).
+
+    Parameters
+    ----------
+    targets : ndarray, shape (n_frames, n_electrodes)
+    full, reduced : EncodingFit
+        The joint model and the model without the bands tested (None: no features, each
+        electrode predicted by its mean, so that the unique variance is the full model's
+        R2).
+    n_shifts, seed
+        As for :func:`significance`.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per electrode: ``r2_full``, ``r2_reduced``, ``unique``, ``p`` (+1
+        corrected), ``q`` (Benjamini-Hochberg across electrodes), ``p_fwe`` (maximum
+        over electrodes).
+    """
+    y = np.asarray(targets, dtype=float)
+    smaller = reduced.predicted if reduced is not None else np.broadcast_to(y.mean(0), y.shape)
+    r2_full, r2_reduced = stats.r2(y, full.predicted), stats.r2(y, smaller)
+    unique = r2_full - r2_reduced
+    null = stats.circular_gain_null(y, full.predicted, smaller, n_shifts=n_shifts, seed=seed)
+    p = stats.permutation_p(unique, null)
+    return pd.DataFrame(
+        {
+            "r2_full": r2_full,
+            "r2_reduced": r2_reduced,
+            "unique": unique,
+            "p": p,
+            "q": false_discovery_control(p),
+            "p_fwe": stats.max_statistic_p(unique, null),
         }
     )
 

@@ -13,7 +13,9 @@ the fits, each a task that reads one layer from that cache:
 - ``fit``: the lagged ridge model of one layer (log-mel: the spectrogram) with its
   circular-shift null (:func:`neurospeech.encoding.fit`, :func:`neurospeech.encoding.significance`);
 - ``single-lag``: one point of the log-mel lag profile
-  (:func:`neurospeech.encoding.single_lag`).
+  (:func:`neurospeech.encoding.single_lag`);
+- ``partition``: the variance partitioning among the nuisance features, log-mel and
+  one layer of each speech model (:func:`partition`).
 
 The acoustic fit is also run under the sensitivity reference of ``[channels]``
 (bipolar by default), beside the configured one.
@@ -26,11 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from neurospeech import (
     bids,
@@ -41,6 +45,7 @@ from neurospeech import (
     grid,
     highgamma,
     layout,
+    nuisance,
     regions,
     stats,
 )
@@ -48,6 +53,8 @@ from neurospeech.config import Channels, Encoding
 
 #: Feature space of the lag profile and of the acoustic baseline fit.
 ACOUSTIC = "log-mel"
+#: The acoustic fit's electrodes with q below this form the fixed set of the layer comparisons.
+SELECTED_Q = 0.05
 
 
 def targets(
@@ -67,12 +74,14 @@ def targets(
     -------
     targets : dict of ndarray
         ``frames`` (frames x channels), ``channels`` (their names), ``positions``
-        (channels x 3, ACPC mm from ``electrodes.tsv``; NaN where it has none) and
-        ``regions`` (:func:`neurospeech.regions.of_channels`).
+        (channels x 3, ACPC mm from ``electrodes.tsv``; NaN where it has none),
+        ``regions`` (:func:`neurospeech.regions.of_channels`), ``cues`` and ``onsets``
+        (each trial's cue and speech onset, s on the iEEG clock:
+        :func:`neurospeech.nuisance.speech_times`).
     """
-    recording, _ = channels.prepare(
-        bids.read_recording(bids_root, subject), settings, scheme=scheme
-    )
+    raw = bids.read_recording(bids_root, subject)
+    onsets, _ = nuisance.speech_times(raw)
+    recording, _ = channels.prepare(raw, settings, scheme=scheme)
     names = recording.ch_names
     positions = recording.electrodes.set_index("name").reindex(names)[["x", "y", "z"]]
     return {
@@ -80,6 +89,8 @@ def targets(
         "channels": np.array(names, dtype=str),
         "positions": positions.to_numpy(dtype=float),
         "regions": regions.of_channels(recording.channels, recording.source).to_numpy(str),
+        "cues": recording.trials()["sample"].to_numpy() / recording.sfreq,
+        "onsets": onsets,
     }
 
 
@@ -91,13 +102,14 @@ def features(bids_root: str, subject: str, space: str, cache_dir: str) -> dict[s
     Returns
     -------
     found : dict
-        ``path`` (the cache file) and ``n_layers``.
+        ``path`` (the cache file), ``n_layers`` and ``dim`` (features per layer).
     """
     recording = bids.read_recording(bids_root, subject)
     path = embeddings.frame_level_file(
         space, recording, cache_dir=cache_dir, device=grid.worker_device()
     )
-    return {"path": str(path), "n_layers": len(np.load(path, mmap_mode="r"))}
+    stored = np.load(path, mmap_mode="r")
+    return {"path": str(path), "n_layers": stored.shape[0], "dim": stored.shape[-1]}
 
 
 def fit(
@@ -108,30 +120,77 @@ def fit(
     n_components: int | None,
     n_shifts: int,
     seed: int,
+    n_swaps: int = 0,
+    selection: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit one layer's encoding model and test every electrode against circular shifts.
+
+    Parameters
+    ----------
+    targets : dict
+        As :func:`targets` returns.
+    path : str
+        The features file.
+    layer, lags_ms, n_components, n_shifts, seed
+        As for :func:`neurospeech.encoding.fit` and :func:`neurospeech.encoding.significance`.
+    n_swaps : int
+        Trial swaps (:func:`neurospeech.encoding.trial_swaps`): the word-identity test.
+    selection : dict, optional
+        The result of another fit whose electrodes at q < 0.05 form the fixed electrode
+        set of the layer comparisons (the same set for every layer).
 
     Returns
     -------
     result : dict of ndarray
         Per electrode: ``channels`` (names), ``positions``, ``r``, ``p``, ``q``, ``p_fwe`` (as
-        :func:`neurospeech.encoding.significance`) and ``alpha_median`` (over the outer
-        folds); ``draw_max``: the largest r over electrodes of each shift.
+        :func:`neurospeech.encoding.significance`), ``fold_r`` (the mean over the outer
+        folds of the r within each), ``alpha_median`` (over the outer folds) and, with
+        swaps, ``swap_r`` (mean r of the swapped features) and ``p_swap`` (r above the
+        swaps'); ``draw_max``: the largest r over electrodes of each shift. With a
+        selection: ``set_r`` and ``set_fold_r`` (mean r over the set), ``set_null`` (of
+        each shift) and ``set_swap`` (of each swap); NaN for an empty set.
     """
     frames = targets["frames"]
+    swaps = (
+        encoding.trial_swaps(len(frames), targets["cues"], targets["onsets"], n_swaps, seed=seed)
+        if n_swaps
+        else []
+    )
     result = encoding.fit(
-        embeddings.read_layer(path, layer), frames, lags_ms=lags_ms, n_components=n_components
+        embeddings.read_layer(path, layer),
+        frames,
+        lags_ms=lags_ms,
+        n_components=n_components,
+        swaps=swaps,
     )
     null = stats.circular_shift_null(frames, result.predicted, n_shifts=n_shifts, seed=seed)
     table = encoding.significance(frames, result, null=null)
-    return {
+    fold_r = encoding.fold_r(frames, result).mean(axis=0)
+    out = {
         "channels": targets["channels"],
         "positions": targets["positions"],
         "regions": targets["regions"],
         **{column: table[column].to_numpy() for column in table},
+        "fold_r": fold_r,
         "alpha_median": np.median(result.alpha, axis=0),
         "draw_max": null.max(axis=1),
     }
+    if n_swaps:
+        out["swap_r"] = result.swap_r.mean(axis=0)
+        out["p_swap"] = stats.permutation_p(result.r, result.swap_r)
+    if selection is not None:
+        chosen = selection["q"] < SELECTED_Q
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            return values[..., chosen].mean(axis=-1) if chosen.any() else np.nan * values[..., 0]
+
+        out.update(
+            set_r=mean(result.r),
+            set_fold_r=mean(fold_r),
+            set_null=mean(null),
+            set_swap=mean(result.swap_r),
+        )
+    return out
 
 
 def single_lag(
@@ -142,6 +201,88 @@ def single_lag(
         embeddings.read_layer(path, 0), targets["frames"], lag_ms, n_shifts=n_shifts, seed=seed
     )
     return {"channels": targets["channels"], "r": r, "draw_max": draw_max}
+
+
+#: Feature space of the timing and coarse acoustics of speech (:mod:`neurospeech.nuisance`).
+NUISANCE = "nuisance"
+
+
+def partition(
+    targets: dict[str, np.ndarray],
+    path: str,
+    mel: str,
+    layers: dict[str, tuple[str, int]],
+    lags_ms: list[int],
+    n_components: int,
+    ratios: list[float],
+    n_shifts: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Partition the variance among the nuisance features, log-mel and model layers.
+
+    Banded fits (:func:`neurospeech.encoding.fit_bands`) of the nuisance features (N),
+    N + log-mel (M), and, for each speech model's layer (L), N + L and N + M + L; then
+    (:func:`neurospeech.encoding.unique_variance`) N alone, M beyond N, L beyond N and
+    L beyond N + M, each with its circular-shift null.
+
+    Parameters
+    ----------
+    targets : dict
+        As :func:`targets` returns.
+    path, mel : str
+        The participant's nuisance and log-mel feature files.
+    layers : dict
+        ``{space: (features file, layer)}`` of each speech model.
+    lags_ms, n_components, n_shifts, seed
+        As for :func:`fit` (``n_components`` reduces the model layers only).
+    ratios : list of float
+        Candidate band weights (:func:`neurospeech.ridge.band_weights`).
+
+    Returns
+    -------
+    table : dict of ndarray
+        One entry per comparison and electrode: ``comparison``, ``space`` (the space
+        tested), ``layer``, ``channel``, and the columns of
+        :func:`neurospeech.encoding.unique_variance`.
+    """
+    frames = targets["frames"]
+    bands = {"N": embeddings.read_layer(path, 0), "M": embeddings.read_layer(mel, 0)}
+    components = {"N": None, "M": None}
+    options = {"lags_ms": lags_ms, "ratios": ratios}
+
+    def joint(names: str) -> encoding.EncodingFit:
+        return encoding.fit_bands(
+            [bands[name] for name in names],
+            frames,
+            n_components=[components[name] for name in names],
+            **options,
+        )
+
+    nuisance_fit, mel_fit = joint("N"), joint("NM")
+    compared = [
+        ("nuisance", NUISANCE, 0, nuisance_fit, None),
+        ("log-mel beyond nuisance", ACOUSTIC, 0, mel_fit, nuisance_fit),
+    ]
+    for space, (path, layer) in layers.items():
+        bands["L"], components["L"] = embeddings.read_layer(path, layer), n_components
+        compared += [
+            (f"{space} beyond nuisance", space, layer, joint("NL"), nuisance_fit),
+            (f"{space} beyond nuisance and log-mel", space, layer, joint("NML"), mel_fit),
+        ]
+    tables = [
+        encoding.unique_variance(frames, full, reduced, n_shifts=n_shifts, seed=seed).assign(
+            comparison=comparison, space=space, layer=layer, channel=targets["channels"]
+        )
+        for comparison, space, layer, full, reduced in compared
+    ]
+    joined = pd.concat(tables, ignore_index=True)
+    # text as fixed-width strings: the store keeps no Python objects
+    return {
+        column: joined[column].to_numpy(
+            None if pd.api.types.is_numeric_dtype(joined[column]) else str
+        )
+        for column in joined
+    }
 
 
 @dataclass(frozen=True)
@@ -165,6 +306,13 @@ class ParticipantFits:
         ``{space: {layer: fit}}``, each fit with ``p_fwe_layers``: corrected over the
         electrodes and the layers searched of that space.
     profile : neurospeech.encoding.LagProfile
+    partition : DataFrame
+        The variance partitioning of :func:`partition`.
+    layer_tests : DataFrame
+        The layer comparisons on the fixed electrode set (:func:`compare_layers`).
+    components : DataFrame
+        The sensitivity to the PCA: one row per model and number of components, at its
+        ``partition_layer``.
     """
 
     channels: list[str]
@@ -174,6 +322,99 @@ class ParticipantFits:
     sensitivity: dict[str, dict[str, np.ndarray]]
     layers: dict[str, dict[int, dict[str, np.ndarray]]]
     profile: encoding.LagProfile
+    partition: pd.DataFrame
+    layer_tests: pd.DataFrame
+    components: pd.DataFrame
+
+
+def compare_layers(layers: dict[str, dict[int, dict[str, np.ndarray]]]) -> pd.DataFrame:
+    """Test a participant's layers on the fixed electrode set, under the same shifts.
+
+    Every fit of a participant uses the same circular shifts, and each layer's result
+    holds the mean r over the fixed set for each shift (:func:`fit` with a selection), so
+    a difference of two fits has a null: the same difference for each shift. p-values
+    are two-sided (``|difference|``); ``p_fwe`` takes each shift's maximum over the
+    family (every layer of a model, or every layer of a trained model and its twin).
+
+    Parameters
+    ----------
+    layers : dict
+        ``{space: {layer: result of fit}}`` (with ``set_*`` entries).
+
+    Returns
+    -------
+    tests : DataFrame
+        One row per test: ``comparison`` (``"layer"``: the set's mean r against the
+        shifts and against the trial swaps; ``"minus first layer"``; ``"trained minus
+        untrained"``), ``space``, ``layer``, ``set_r``, ``set_fold_r``, ``value`` (the
+        statistic: the mean r, or the difference), ``p``, ``p_fwe`` and ``p_swap`` (the
+        mean r above the trial swaps'; layers only). Empty sets give NaN.
+    """
+    rows = []
+
+    def family(comparison, space, values, nulls, extra):
+        values, nulls = np.asarray(values, float), np.stack(nulls, axis=1)
+        two_sided = comparison != "layer"
+        observed = np.abs(values) if two_sided else values
+        null = np.abs(nulls) if two_sided else nulls
+        valid = np.isfinite(observed)
+        p, p_fwe = np.full(len(values), np.nan), np.full(len(values), np.nan)
+        if valid.any():
+            p[valid] = stats.permutation_p(observed[valid], null[:, valid])
+            p_fwe[valid] = stats.max_statistic_p(observed[valid], null[:, valid])
+        for k, (layer, more) in enumerate(extra):
+            rows.append(
+                {
+                    "comparison": comparison,
+                    "space": space,
+                    "layer": layer,
+                    "value": values[k],
+                    "p": p[k],
+                    "p_fwe": p_fwe[k],
+                    **more,
+                }
+            )
+
+    for space, results in layers.items():
+        order = sorted(results)
+        fitted = [results[layer] for layer in order]
+        scores = [
+            {
+                "set_r": float(r["set_r"]),
+                "set_fold_r": float(r["set_fold_r"]),
+                "p_swap": float(stats.permutation_p(r["set_r"], r["set_swap"]))
+                if np.isfinite(r["set_r"]) and len(r["set_swap"])
+                else np.nan,
+            }
+            for r in fitted
+        ]
+        family(
+            "layer",
+            space,
+            [r["set_r"] for r in fitted],
+            [r["set_null"] for r in fitted],
+            list(zip(order, scores)),
+        )
+        first = fitted[0]
+        if len(fitted) > 1:
+            family(
+                "minus first layer",
+                space,
+                [r["set_r"] - first["set_r"] for r in fitted[1:]],
+                [r["set_null"] - first["set_null"] for r in fitted[1:]],
+                [(layer, {}) for layer in order[1:]],
+            )
+        twin = layers.get(f"{space}-untrained", {})
+        shared = [layer for layer in order if layer in twin]
+        if shared:
+            family(
+                "trained minus untrained",
+                space,
+                [results[layer]["set_r"] - twin[layer]["set_r"] for layer in shared],
+                [results[layer]["set_null"] - twin[layer]["set_null"] for layer in shared],
+                [(layer, {}) for layer in shared],
+            )
+    return pd.DataFrame(rows)
 
 
 def _fit_task(func, frames: grid.Task, path: str, label: dict, **kwargs) -> grid.Task:
@@ -183,7 +424,10 @@ def _fit_task(func, frames: grid.Task, path: str, label: dict, **kwargs) -> grid
         {"targets": frames, "path": path, **kwargs},
         label=label,
         kind=func.__name__.replace("_", "-"),
-        identity={"features": Path(path).name, **kwargs},
+        identity={
+            "features": Path(path).name,
+            **{key: value for key, value in kwargs.items() if not isinstance(value, grid.Task)},
+        },
     )
 
 
@@ -236,7 +480,7 @@ def run(
     root = Path(bids_root)
     settings = settings or Channels()
     derivatives = Path(derivatives) if derivatives is not None else layout.derivatives(root)
-    spaces = [ACOUSTIC, *config.speech_models]
+    spaces = [ACOUSTIC, NUISANCE, *config.speech_models]
     found = grid.run(
         [
             grid.Task(
@@ -250,7 +494,7 @@ def run(
                 label={"sub": sub, "space": space},
                 kind="features",
                 keep=False,
-                gpu=space != ACOUSTIC,
+                gpu=space in config.speech_models,
             )
             for sub in subjects
             for space in spaces
@@ -290,6 +534,7 @@ def run(
                     layer=0,
                     lags_ms=config.lags,
                     n_components=None,
+                    n_swaps=config.n_swaps,
                     **shifts,
                 ),
             )
@@ -304,6 +549,8 @@ def run(
                     layer=layer,
                     lags_ms=config.lags,
                     n_components=config.n_components,
+                    n_swaps=config.n_swaps,
+                    selection=acoustic,
                     **shifts,
                 )
                 for layer in config.layer_indices(int(files[sub, space]["n_layers"]), space)
@@ -322,13 +569,61 @@ def run(
             for lag in config.profile_lags
         ]
         sensitivity = {scheme: task for scheme, (_, task) in by_reference.items()}
-        plan[sub] = (acoustic, sensitivity, layers, lags)
-        tasks += [acoustic, *sensitivity.values(), *lags]
+        partitioned = _fit_task(
+            partition,
+            frames,
+            files[sub, NUISANCE]["path"],
+            {"sub": sub, "space": "partition"},
+            mel=mel,
+            layers={
+                space: (
+                    files[sub, space]["path"],
+                    config.partition_layer_of(int(files[sub, space]["n_layers"]), space),
+                )
+                for space in config.speech_models
+            },
+            lags_ms=config.partition_lags,
+            n_components=config.n_components,
+            ratios=list(config.band_ratios),
+            **shifts,
+        )
+        components = {}
+        for space in config.speech_models:
+            path = files[sub, space]["path"]
+            layer = config.partition_layer_of(int(files[sub, space]["n_layers"]), space)
+            for k in config.pca_sensitivity:
+                width = (k or int(files[sub, space]["dim"])) * len(config.lags)
+                if width > encoding.MAX_COLUMNS:
+                    warnings.warn(
+                        f"sub-{sub}, {space}: {k or 'all'} components x {len(config.lags)} "
+                        f"lags = {width} columns, beyond {encoding.MAX_COLUMNS}: left out of "
+                        "the PCA sensitivity",
+                        stacklevel=2,
+                    )
+                    continue
+                same = k == config.n_components and layer in layers[space]
+                components[space, k] = (
+                    layers[space][layer]
+                    if same
+                    else _fit_task(
+                        fit,
+                        frames,
+                        path,
+                        {"sub": sub, "space": space, "layer": layer, "pca": k or "none"},
+                        layer=layer,
+                        lags_ms=config.lags,
+                        n_components=k or None,
+                        selection=acoustic,
+                        **shifts,
+                    )
+                )
+        plan[sub] = (acoustic, sensitivity, layers, lags, partitioned, components)
+        tasks += [acoustic, *sensitivity.values(), *lags, partitioned, *components.values()]
         tasks += [task for by_layer in layers.values() for task in by_layer.values()]
     done = grid.run(tasks, client, layout.grid(derivatives), desc="fits", progress=progress)
 
     fits = {}
-    for sub, (acoustic, sensitivity, layers, lags) in plan.items():
+    for sub, (acoustic, sensitivity, layers, lags, partitioned, components) in plan.items():
         profile = encoding.combine_lags(
             config.profile_lags,
             (done[t]["r"] for t in lags),
@@ -342,6 +637,21 @@ def run(
                 result["p_fwe_layers"] = stats.permutation_p(result["r"], family[:, None])
             joined[space] = results
         fits[sub] = ParticipantFits(
+            layer_tests=compare_layers(joined),
+            components=pd.DataFrame(
+                [
+                    {
+                        "space": space,
+                        "layer": int(task.kwargs["layer"]),
+                        "n_components": k or "all",
+                        "significant": int((done[task]["q"] < SELECTED_Q).sum()),
+                        "mean_r": float(done[task]["r"].mean()),
+                        "set_r": float(done[task]["set_r"]),
+                        "set_fold_r": float(done[task]["set_fold_r"]),
+                    }
+                    for (space, k), task in components.items()
+                ]
+            ),
             channels=done[acoustic]["channels"].tolist(),
             positions=done[acoustic]["positions"],
             regions=done[acoustic]["regions"].tolist(),
@@ -349,5 +659,6 @@ def run(
             sensitivity={scheme: done[task] for scheme, task in sensitivity.items()},
             layers=joined,
             profile=profile,
+            partition=pd.DataFrame(done[partitioned]),
         )
     return fits

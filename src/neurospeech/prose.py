@@ -412,3 +412,76 @@ def calibration_curve(table: pd.DataFrame, k: int = 10) -> str:
         f"Top-{k} accuracy of a new participant's held-out words (chance "
         f"{rows['chance'].mean():.2f}) — " + "; ".join(parts) + "."
     )
+
+
+def variance_partition(summary: pd.DataFrame) -> str:
+    """Say, comparison by comparison, how many electrodes gain beyond the other spaces.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The ``encoding_partition_summary`` table: ``comparison``, ``electrodes``,
+        ``significant`` and ``max_unique``, one row per participant and comparison.
+    """
+    parts = []
+    for comparison, rows in summary.groupby("comparison", sort=False):
+        found, total = int(rows["significant"].sum()), int(rows["electrodes"].sum())
+        largest = rows["max_unique"].max()
+        parts.append(
+            f"{comparison}: {found:,} of {total:,} electrodes (largest gain in R² {largest:.3f})"
+        )
+    return (
+        "Electrodes whose cross-validated R² gains from a feature space beyond the others "
+        "(FDR q < 0.05): " + "; ".join(parts) + "."
+    )
+
+
+def layer_tests(tests: pd.DataFrame, level: float = LEVEL) -> str:
+    """Say what the layer comparisons on the fixed electrode set find, model by model.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        The ``encoding_layer_tests`` table: ``participant``, ``comparison``, ``space``,
+        ``layer``, ``value``, ``p_fwe``, ``p_swap`` and ``set_electrodes``.
+    level : float
+    """
+    if tests.empty:
+        return "No speech-model layer was fitted, so no layers are compared."
+    sentences = []
+    for space, rows in tests.groupby("space", sort=False):
+        layers = rows[rows["comparison"] == "layer"]
+        scored = layers.dropna(subset=["value"])
+        if scored.empty:
+            sentences.append(
+                f"With {space}, no participant has an electrode in the fixed set, so no layer "
+                "is compared."
+            )
+            continue
+        above = scored[scored["p_fwe"] < level]
+        words = scored[(scored["p_fwe"] < level) & (scored["p_swap"] < level)]
+        sentence = (
+            f"With {space}, {count(len(above), 'layer-participant pair')} of {len(scored)} "
+            f"score above the circular shifts on the fixed set (family-wise across layers), "
+            f"and {len(words)} of them also above the trial swaps"
+        )
+        differences = rows[rows["comparison"] == "minus first layer"].dropna(subset=["value"])
+        if len(differences):
+            moved = differences[differences["p_fwe"] < level]
+            sentence += (
+                f"; {len(moved)} of {count(len(differences), 'layer-participant pair')} differ "
+                "from the first layer fitted"
+            )
+        twins = rows[rows["comparison"] == "trained minus untrained"].dropna(subset=["value"])
+        if len(twins):
+            better = twins[(twins["p_fwe"] < level) & (twins["value"] > 0)]
+            sentence += (
+                f"; the trained model beats its untrained twin at {len(better)} of "
+                f"{len(twins)} layer-participant pairs"
+            )
+        sentences.append(sentence + ".")
+    if not (tests["comparison"] == "trained minus untrained").any():
+        sentences.append(
+            "No trained model was fitted beside its untrained twin, so training is not tested."
+        )
+    return " ".join(sentences)

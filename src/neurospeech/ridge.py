@@ -8,8 +8,9 @@ split either: a split's training Gram matrix is the total minus its test block's
 block's squared error is a quadratic form in the block's own Gram matrix. :class:`InnerCV`
 keeps those factorizations, so new targets (another channel set, a permutation of the
 trials) cost a few small products; with ``device=`` it computes with torch (e.g. on a
-GPU). Nothing here fits an intercept: centre (or z-score) features and targets with
-training statistics first, as the analyses do.
+GPU). :func:`banded` gives each band of features its own penalty by running one
+:class:`InnerCV` per candidate of band weights. Nothing here fits an intercept: centre
+(or z-score) features and targets with training statistics first, as the analyses do.
 """
 
 from __future__ import annotations
@@ -201,6 +202,49 @@ class InnerCV:
             counted += xp.astype(valid, y.dtype)
         return summed / counted
 
+    def best(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the penalty of each target with the best mean inner R2 (the first if tied).
+
+        Returns
+        -------
+        alpha, score : ndarray, shape (n_targets,)
+        """
+        y = self._array(y_train)
+        xp = array_namespace(y)
+        scores = self._scores(y)
+        scores = xp.where(xp.isnan(scores), -xp.inf, scores)
+        best = xp.argmax(scores, axis=0)
+        return self._numpy(self.alphas[best]), self._numpy(xp.max(scores, axis=0))
+
+    def coefficients(self, y_train: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """Fit on all training rows with each target's ``alpha``.
+
+        Returns
+        -------
+        coefficients : ndarray, shape (n_features, n_targets)
+        """
+        y, alpha = self._array(y_train), self._array(alpha)
+        if self.outer_rows is None:
+            return self._numpy(_coefficients(*self.outer, self.x_train.T @ y, alpha[None, :]))
+        train_rows, _ = self.outer_rows
+        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
+        return self._numpy(self.outer[1] @ weights)
+
+    def predict(self, y_train: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """Predict the test rows, fitted on all training rows with each target's ``alpha``.
+
+        Returns
+        -------
+        predicted : ndarray, shape (n_test, n_targets)
+        """
+        y, alpha = self._array(y_train), self._array(alpha)
+        if self.outer_rows is None:
+            coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
+            return self._numpy(self.x_test @ coefficients)
+        train_rows, test_rows = self.outer_rows
+        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
+        return self._numpy(test_rows @ weights)
+
     def fit_predict(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict the test rows, each target with its best penalty.
 
@@ -214,14 +258,91 @@ class InnerCV:
         alpha : ndarray, shape (n_targets,)
             The penalty of each target: the first with the best mean inner R2.
         """
-        y = self._array(y_train)
-        xp = array_namespace(y)
-        scores = self._scores(y)
-        scores = xp.where(xp.isnan(scores), -xp.inf, scores)
-        alpha = self.alphas[xp.argmax(scores, axis=0)]
-        if self.outer_rows is None:
-            coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
-            return self._numpy(self.x_test @ coefficients), self._numpy(alpha)
-        train_rows, test_rows = self.outer_rows
-        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
-        return self._numpy(test_rows @ weights), self._numpy(alpha)
+        alpha, _ = self.best(y_train)
+        return self.predict(y_train, alpha), alpha
+
+
+def band_weights(n_bands: int, ratios: Iterable[float]) -> np.ndarray:
+    """Candidate weights of the feature bands of a banded ridge.
+
+    Every band but the first takes each of ``ratios`` relative to the first band's
+    weight; each candidate is normalised to sum to 1 (the overall scale is the penalty's).
+    The equal weights come first, so that ties keep them.
+
+    Returns
+    -------
+    weights : ndarray, shape (n_candidates, n_bands)
+        ``len(ratios) ** (n_bands - 1)`` distinct candidates (one for a single band).
+    """
+    ratios = check_alphas(ratios)
+    grids = np.meshgrid(*[ratios] * (n_bands - 1), indexing="ij")
+    rest = np.stack([g.ravel() for g in grids], axis=1) if n_bands > 1 else np.empty((1, 0))
+    weights = np.hstack([np.ones((len(rest), 1)), rest])
+    weights = np.unique(weights / weights.sum(axis=1, keepdims=True), axis=0)
+    equal = np.all(np.isclose(weights, 1 / n_bands), axis=1)
+    return np.vstack([weights[equal], weights[~equal]])
+
+
+def banded(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    bands: Iterable[int],
+    splits: Iterable[tuple[np.ndarray, np.ndarray]],
+    alphas: Iterable[float],
+    weights: np.ndarray,
+    *,
+    device: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Banded ridge: a penalty per feature band, chosen per target by inner cross-validation.
+
+    Scaling band ``b`` by ``sqrt(w_b)`` turns ridge with penalty ``alpha`` into a penalty
+    ``alpha / w_b`` on that band's coefficients (the search of
+    ``himalaya.ridge.solve_group_ridge_random_search`` with given candidate weights).
+    Each candidate of ``weights`` is one :class:`InnerCV`; a target keeps the first
+    candidate and penalty with the best mean inner R2 (a later candidate must beat it by
+    more than the float64 epsilon, as himalaya's search).
+
+    Parameters
+    ----------
+    x_train : ndarray, shape (n_train, n_features)
+    y_train : ndarray, shape (n_train, n_targets)
+    bands : iterable of int
+        The number of columns of each band, in column order (summing to ``n_features``).
+    splits : iterable of (train, test)
+        Inner splits of the training rows (as :class:`InnerCV`).
+    alphas : iterable of float
+    weights : ndarray, shape (n_candidates, n_bands)
+        Candidate band weights (:func:`band_weights`).
+    device : str, optional
+
+    Returns
+    -------
+    coefficients : ndarray, shape (n_features, n_targets)
+        Fitted on all training rows with each target's penalties, for the unscaled
+        features: predict new rows ``x`` by ``x @ coefficients``.
+    alpha : ndarray, shape (n_targets,)
+    weight : ndarray, shape (n_bands, n_targets)
+        Each target's band weights: band ``b``'s penalty is ``alpha / weight[b]``.
+    """
+    bands = [int(n) for n in bands]
+    if sum(bands) != x_train.shape[1] or weights.shape[1] != len(bands):
+        raise ValueError(
+            f"bands of {bands} columns and weights of {weights.shape[1]} bands do not fit "
+            f"{x_train.shape[1]} feature columns"
+        )
+    splits = list(splits)
+    n_targets = y_train.shape[1]
+    coefficients = np.zeros((x_train.shape[1], n_targets))
+    alpha, weight = np.ones(n_targets), np.ones((len(bands), n_targets)) / len(bands)
+    score = np.full(n_targets, -np.inf)
+    for candidate in weights:
+        scale = np.repeat(np.sqrt(candidate), bands)
+        model = InnerCV(x_train * scale, x_train[:0], splits, alphas, device=device)
+        best, best_score = model.best(y_train)
+        better = best_score > score + np.finfo(float).eps
+        if better.any():
+            fitted = model.coefficients(y_train[:, better], best[better])
+            coefficients[:, better] = fitted * scale[:, None]
+            score[better], alpha[better] = best_score[better], best[better]
+            weight[:, better] = candidate[:, None]
+    return coefficients, alpha, weight

@@ -32,6 +32,62 @@ def pearson_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
 
 
+def r2(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Coefficient of determination of each column, ``1 - SSE / SS`` about the column's mean.
+
+    Parameters
+    ----------
+    truth, prediction : ndarray, shape (n_samples, n_columns)
+
+    Returns
+    -------
+    r2 : ndarray, shape (n_columns,)
+    """
+    truth = np.asarray(truth, dtype=float)
+    spread = nonzero_std(truth, "columns {} of the truth are constant") ** 2 * len(truth)
+    return 1 - ((truth - prediction) ** 2).sum(axis=0) / spread
+
+
+def circular_gain_null(
+    truth: np.ndarray,
+    full: np.ndarray,
+    reduced: np.ndarray,
+    *,
+    n_shifts: int = 10_000,
+    seed: int = 0,
+    margin: float = 0.1,
+) -> np.ndarray:
+    """Null distribution of ``R2(full) - R2(reduced)`` from circular shifts of the truth.
+
+    The same shifts as :func:`circular_shift_null` with the same seed. For a shift
+    ``k``, ``SSE(reduced) - SSE(full) = sum p_r^2 - sum p_f^2 - 2 sum y_k (p_r - p_f)``:
+    one FFT cross-correlation per column of the two predictions' difference.
+
+    Parameters
+    ----------
+    truth, full, reduced : ndarray, shape (n_samples, n_columns)
+        The observed series and the held-out predictions of the two nested models.
+    n_shifts, seed, margin
+        As for :func:`circular_shift_null`.
+
+    Returns
+    -------
+    null : ndarray, shape (n_shifts, n_columns)
+    """
+    truth = np.asarray(truth, dtype=float)
+    full, reduced = np.asarray(full, dtype=float), np.asarray(reduced, dtype=float)
+    if full.shape != truth.shape or reduced.shape != truth.shape:
+        raise ValueError(
+            f"truth {truth.shape} and predictions {full.shape}, {reduced.shape} must have "
+            "the same shape"
+        )
+    spread = nonzero_std(truth, "columns {} of the truth are constant") ** 2 * len(truth)
+    shifts = _random_shifts(len(truth), n_shifts, seed, margin)
+    gain = (reduced**2).sum(axis=0) - (full**2).sum(axis=0)
+    gain = gain - 2 * _cross(reduced - full, truth)[shifts]
+    return gain / spread
+
+
 def permutation_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     """One-sided permutation p-value of each column, with the +1 correction.
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurospeech import audio, embeddings, highgamma
+from neurospeech import embeddings, highgamma, nuisance
 from neurospeech.bids import Recording, RecordingWarning
 
 #: Neural frames: 50 ms windows every 10 ms (100 Hz), as everywhere in the package.
@@ -199,7 +199,8 @@ def participant(recording: Recording, *, broadband: bool = False) -> Participant
     High-gamma (and, with ``broadband``, the mean voltage of each frame) of the good
     channels, each channel robust-scaled over the whole recording (unsupervised: no
     labels are used); speech onsets found in each word's trial
-    (:func:`neurospeech.audio.speech_onsets`); contact positions.
+    (:func:`neurospeech.nuisance.speech_times`: within the voice activity); contact
+    positions.
 
     Parameters
     ----------
@@ -220,14 +221,8 @@ def participant(recording: Recording, *, broadband: bool = False) -> Participant
     signals = [robust_scale(frames, names)]
     if broadband:
         signals.append(robust_scale(highgamma.window_means(ieeg, recording.sfreq), names))
-    trials = recording.trials()
-    cues = trials["sample"].to_numpy() / recording.sfreq
-    stops = cues + trials["duration"].to_numpy(dtype=float)
-    offset = recording.audio_offset
-    onsets = audio.speech_onsets(
-        recording.audio, recording.audio_sfreq, cues - offset, stops - offset
-    )
-    words = trials["value"].astype(str).to_numpy()
+    onsets, _ = nuisance.speech_times(recording)
+    words = recording.trials()["value"].astype(str).to_numpy()
     silent = np.isnan(onsets)
     if silent.any():
         warnings.warn(
@@ -240,7 +235,7 @@ def participant(recording: Recording, *, broadband: bool = False) -> Participant
         subject=recording.subject,
         signals=np.stack(signals).transpose(0, 2, 1).copy(),
         words=words[~silent],
-        onsets=onsets[~silent] + offset,
+        onsets=onsets[~silent],
         positions=positions,
         channels=tuple(names),
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospeech import highgamma
+from neurospeech import highgamma, nuisance
 from neurospeech.bids import Recording
 from neurospeech.embeddings import cache, extract, registry
 from neurospeech.embeddings.models import LoadedModel, ModelUnavailableError, load
@@ -90,6 +90,14 @@ def _resolve(
     return space, space.revision, lambda: load(space, device=device)
 
 
+def _check_not_nuisance(space: FeatureSpace) -> None:
+    if space.kind == "nuisance":
+        raise ValueError(
+            f"{space.name} marks when speech happens frame by frame: it has no word-level "
+            "features (use frame_level)"
+        )
+
+
 def word_level(
     space: str | FeatureSpace | LoadedModel,
     recording: Recording,
@@ -121,6 +129,7 @@ def word_level(
     """
     space, revision, loader = _resolve(space)
     kind = space.kind
+    _check_not_nuisance(space)
     params = {"trial_length": None if kind == "text" else float(trial_length)}
 
     def compute() -> np.ndarray:
@@ -170,6 +179,7 @@ def trial_features(
     if pooling == "mean" and not isinstance(layer, str):  # a layer of word_level
         return word_level(space, recording, trial_length, cache_dir=cache_dir)[layer]
     space, revision, loader = _resolve(space)
+    _check_not_nuisance(space)
     registry.check_trial_options(space, layer, pooling)
     params = {"trial_length": float(trial_length), "layers": layer, "pooling": pooling}
 
@@ -193,6 +203,7 @@ def _frame_level_job(
     chunk: float | None = None,
     context: float = 4.0,
     per_trial: bool = False,
+    causal: bool = False,
     device: str = "cpu",
     progress: bool = False,
 ) -> tuple[dict, Callable[[], np.ndarray]]:
@@ -202,13 +213,31 @@ def _frame_level_job(
         raise ValueError(f"{space.name} is a text model: it has no frame-level features")
     params = {"window": window, "shift": shift}
     if space.kind == "speech":
-        params.update({"per_trial": True} if per_trial else {"chunk": chunk, "context": context})
+        if causal and per_trial:
+            raise ValueError("causal and per_trial features are two different runs: pick one")
+        if causal:
+            params.update({"causal": True, "context": context})
+        else:
+            params.update(
+                {"per_trial": True} if per_trial else {"chunk": chunk, "context": context}
+            )
         if device != "cpu":  # another device gives other rounding: never mixed with CPU features
             params["device"] = device
 
     def compute() -> np.ndarray:
         if space.kind == "acoustic":
             return extract.log_mel_frames(recording, window=window, shift=shift)
+        if space.kind == "nuisance":
+            return nuisance.frames(recording, window=window, shift=shift)
+        if causal:
+            return extract.causal_frames(
+                loader(),
+                recording,
+                window=window,
+                shift=shift,
+                context=context,
+                progress=progress,
+            )
         return extract.speech_frames(
             loader(),
             recording,
@@ -232,6 +261,7 @@ def frame_level(
     chunk: float | None = None,
     context: float = 4.0,
     per_trial: bool = False,
+    causal: bool = False,
     cache_dir: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = False,
@@ -241,7 +271,7 @@ def frame_level(
     Parameters
     ----------
     space : str, FeatureSpace or LoadedModel
-        A speech or acoustic space.
+        A speech, acoustic or nuisance space.
     recording : Recording
     window, shift : float
         The neural frames (as :func:`neurospeech.highgamma.extract`).
@@ -252,6 +282,9 @@ def frame_level(
         Run a speech model on each trial's audio alone, from the word's cue to the next
         cue (:func:`~neurospeech.embeddings.extract.speech_frames`), instead of chunks
         with context; a log-mel frame reads only its own 50 ms, so it is the same.
+    causal : bool
+        Past-only features (:func:`~neurospeech.embeddings.extract.causal_frames`): a
+        frame reads the ``context`` seconds before its time and nothing after.
     cache_dir : path-like, optional
     device : str
         Where a model named by ``space`` runs on a cache miss (e.g. ``"cuda"``); features
@@ -272,6 +305,7 @@ def frame_level(
         chunk=chunk,
         context=context,
         per_trial=per_trial,
+        causal=causal,
         device=device,
         progress=progress,
     )

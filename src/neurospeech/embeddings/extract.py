@@ -319,6 +319,50 @@ def speech_frames(
     return interpolate(times, states, _neural_frame_times(recording, window, shift))
 
 
+def causal_frames(
+    loaded: LoadedModel,
+    recording: Recording,
+    *,
+    window: float = 0.05,
+    shift: float = 0.01,
+    context: float = 2.0,
+    batch: int = 32,
+    progress: bool = False,
+) -> np.ndarray:
+    """Speech-model states that read only the past: (layers, n_frames, dim).
+
+    At every model hop ``h`` the model reads the ``context`` seconds of audio that end at
+    ``t = k * h`` (silence before the recording) and its last output frame is the state
+    of time ``t``; each neural frame takes the latest state at or before its centre. A
+    frame's features thus depend on no audio after its own time, which a lag profile
+    needs before it can say that the brain leads the audio (with :func:`speech_frames`,
+    a frame sees up to ``context`` seconds of the future). Each window is normalised
+    alone (where the model asks for it), so no statistic of later audio enters either.
+    One forward pass per hop: for a GPU. Whisper, which reads 30 s windows, is not
+    supported.
+    """
+    if loaded.space.family == "whisper":
+        raise ValueError("causal features need a model that reads short windows, not Whisper")
+    if context <= 0 or batch < 1:
+        raise ValueError(f"context must be positive and batch at least 1, got {context}, {batch}")
+    waveform = _audio_at_model_rate(loaded, recording)
+    rate = loaded.sfreq
+    _, hop = frame_timing(loaded)
+    length, step = int(round(context * rate)), int(round(hop * rate))
+    ends = np.arange(step, len(waveform) + 1, step)
+    padded = np.concatenate([np.zeros(length, dtype=waveform.dtype), waveform])
+    parts = []
+    for first in tqdm(range(0, len(ends), batch), desc="causal frames", disable=not progress):
+        windows = np.stack(
+            [_normalized(loaded, padded[end : end + length]) for end in ends[first : first + batch]]
+        )
+        parts.append(hidden_states(loaded, windows)[:, :, -1])
+    states = np.concatenate(parts, axis=1)
+    at = _neural_frame_times(recording, window, shift)
+    latest = np.clip(np.searchsorted(ends / rate, at, side="right") - 1, 0, len(ends) - 1)
+    return states[:, latest]
+
+
 #: Pieces of audio shorter than this (s) are run with the next one (a model needs samples).
 MIN_PIECE = 0.1
 
@@ -347,6 +391,22 @@ def log_mel_frames(recording: Recording, *, window: float = 0.05, shift: float =
     rounded to whole frames; frames beyond the audio repeat its first or last frame.
     """
     spec = audio.log_mel(recording.audio, recording.audio_sfreq, window, shift)
+    return on_neural_frames(spec, recording, shift, window)[None]
+
+
+def on_neural_frames(
+    values: np.ndarray, recording: Recording, shift: float = 0.01, window: float = 0.05
+) -> np.ndarray:
+    """Put per-frame audio features (frame ``k`` at ``k * shift`` s) on the neural frames.
+
+    As :func:`log_mel_frames` pairs them: same index, moved by ``recording.audio_offset``
+    rounded to whole frames; frames beyond the audio repeat its first or last frame.
+
+    Returns
+    -------
+    placed : ndarray, shape (n_frames, ...)
+        One row per frame of ``highgamma.extract(recording.ieeg, ...)``.
+    """
     starts, _ = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
     index = np.arange(len(starts)) - int(round(recording.audio_offset / shift))
-    return spec[np.clip(index, 0, len(spec) - 1)][None]
+    return values[np.clip(index, 0, len(values) - 1)]

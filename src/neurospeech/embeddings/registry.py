@@ -12,8 +12,18 @@ import difflib
 import re
 from dataclasses import dataclass
 
-KINDS = ("speech", "text", "acoustic")
-FAMILIES = ("wav2vec2", "hubert", "whisper", "gpt2", "bert", "xlm-roberta", "fasttext", "log-mel")
+KINDS = ("speech", "text", "acoustic", "nuisance")
+FAMILIES = (
+    "wav2vec2",
+    "hubert",
+    "whisper",
+    "gpt2",
+    "bert",
+    "xlm-roberta",
+    "fasttext",
+    "log-mel",
+    "nuisance",
+)
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 #: Seed of the random weights of every untrained control.
 UNTRAINED_SEED = 0
@@ -31,8 +41,10 @@ class FeatureSpace:
     ----------
     name : str
         Registry key.
-    kind : {"speech", "text", "acoustic"}
-        What the model reads: audio, words, or neither (a fixed acoustic transform).
+    kind : {"speech", "text", "acoustic", "nuisance"}
+        What the model reads: audio, words, or neither (a fixed acoustic transform); a
+        nuisance space is the timing and coarse acoustics of speech
+        (:mod:`neurospeech.nuisance`), frame-level only.
     family : str
         Architecture (one of :data:`FAMILIES`): it decides how inputs are prepared.
     hf_id : str or None
@@ -99,6 +111,13 @@ def _pair(name, kind, family, hf_id, revision, description) -> list[FeatureSpace
 _SPACES = [
     FeatureSpace(
         "log-mel", "acoustic", "log-mel", description="23-bin log-mel spectrogram (Verwoert 2022)"
+    ),
+    FeatureSpace(
+        "nuisance",
+        "nuisance",
+        "nuisance",
+        description="speech on/off (Silero VAD), envelope, onsets, pitch, cue and speech-onset "
+        "impulses",
     ),
     # Paper (Khanday et al. 2025): FastText Dutch, GPT-2 (English), wav2vec 2.0 XLS-R 300M.
     FeatureSpace(

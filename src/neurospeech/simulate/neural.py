@@ -149,3 +149,20 @@ def trial_course(
         seg = slice(max(first, 0), min(first + shape.size, n_samples))
         out[seg] += shape[seg.start - first : seg.stop - first, None] * value[None, :]
     return out
+
+
+def steps(
+    n_samples: int, sfreq: float, starts: np.ndarray, stops: np.ndarray, ramp: float = 0.05
+) -> np.ndarray:
+    """Build a unit step from each start to its stop (seconds), with raised-cosine ramps.
+
+    Returns
+    -------
+    course : ndarray, shape (n_samples,)
+    """
+    t = np.arange(n_samples) / sfreq
+    out = np.zeros(n_samples)
+    for start, stop in zip(starts, stops):
+        inside = np.minimum(t - start, stop - t)
+        out = np.maximum(out, np.sin(0.5 * np.pi * np.clip(inside / ramp, 0, 1)) ** 2)
+    return out

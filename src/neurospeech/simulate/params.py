@@ -38,6 +38,11 @@ class SimulationParams:
         Contacts whose high-gamma amplitude follows the speech features.
     n_latent_channels : int | sequence of int
         Contacts whose high-gamma also responds to the word-level latent property.
+    n_timing_channels : int | sequence of int
+        Contacts whose high-gamma follows only *when* the participant speaks: a step
+        from each word's speech onset to its offset (0.05 s ramps), with a lag, whatever
+        the word's sound. Chosen among the contacts without other planted responses (a
+        stream of their own: the rest of the participant does not depend on it).
     n_latent_dims : int
         Dimensions of the per-word latent property (a stand-in for a semantic feature).
     n_contaminated : int | sequence of int
@@ -69,6 +74,7 @@ class SimulationParams:
     n_channels: int | Sequence[int] = (16, 24, 32)
     n_responsive: int | Sequence[int] = (8, 12, 16)
     n_latent_channels: int | Sequence[int] = 3
+    n_timing_channels: int | Sequence[int] = 2
     n_latent_dims: int = 2
     n_contaminated: int | Sequence[int] = 2
     contamination_gain: float = 80.0
@@ -119,22 +125,29 @@ class SimulationParams:
         responsive = _per_subject(self.n_responsive, self.n_subjects, "n_responsive")
         latent = _per_subject(self.n_latent_channels, self.n_subjects, "n_latent_channels")
         leaky = _per_subject(self.n_contaminated, self.n_subjects, "n_contaminated")
-        for sub, (n_ch, n_resp, n_lat, n_leak) in enumerate(
-            zip(channels, responsive, latent, leaky), 1
+        timing = _per_subject(self.n_timing_channels, self.n_subjects, "n_timing_channels")
+        for sub, (n_ch, n_resp, n_lat, n_leak, n_time) in enumerate(
+            zip(channels, responsive, latent, leaky, timing), 1
         ):
             if n_ch < 1:
                 raise ValueError(f"sub-{sub:02d}: n_channels must be at least 1, got {n_ch}")
             counts = (("n_responsive", n_resp), ("n_latent_channels", n_lat))
-            for name, count in (*counts, ("n_contaminated", n_leak)):
+            for name, count in (*counts, ("n_contaminated", n_leak), ("n_timing_channels", n_time)):
                 if not 0 <= count <= n_ch:
                     raise ValueError(
                         f"sub-{sub:02d}: {name}={count} must be between 0 and the "
                         f"{n_ch} channels of that subject"
                     )
+            if n_time > n_ch - n_resp:
+                raise ValueError(
+                    f"sub-{sub:02d}: n_timing_channels={n_time} must be at most the "
+                    f"{n_ch - n_resp} channels that do not follow the speech"
+                )
         object.__setattr__(self, "n_channels", channels)
         object.__setattr__(self, "n_responsive", responsive)
         object.__setattr__(self, "n_latent_channels", latent)
         object.__setattr__(self, "n_contaminated", leaky)
+        object.__setattr__(self, "n_timing_channels", timing)
         object.__setattr__(self, "speech_delay", (float(lo), float(hi)))
         object.__setattr__(self, "lag_range_ms", (int(lag_lo), int(lag_hi)))
 

@@ -95,6 +95,28 @@ def _contamination(params: SimulationParams, index: int, planted: np.ndarray) ->
     return gain
 
 
+def _timing(
+    params: SimulationParams, index: int, responsive: np.ndarray, latent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gain and lag (ms) of the contacts that follow only the speech timing (else 0).
+
+    Drawn from a stream of their own among the contacts that do not follow the speech,
+    those without a latent response first.
+    """
+    rng = np.random.default_rng([params.seed, index, 23])
+    count = params.n_timing_channels[index]
+    order = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(~responsive & ~latent)),
+            rng.permutation(np.flatnonzero(~responsive & latent)),
+        ]
+    )
+    gain, lag_ms = np.zeros(responsive.size), np.zeros(responsive.size, dtype=int)
+    gain[order[:count]] = rng.uniform(2, 5, count)
+    lag_ms[order[:count]] = rng.integers(*params.lag_range_ms, count, endpoint=True)
+    return gain, lag_ms
+
+
 def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
     """Simulate participant ``index`` (0-based) of a dataset.
 
@@ -114,7 +136,9 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         Its ``truth`` holds, per channel, ``responsive``, ``gain``, ``lag_ms`` (negative:
         the brain leads the audio), ``base`` (high-gamma baseline amplitude, uV),
         ``band_weights`` (mix of :data:`neural.SPEECH_BANDS` envelopes),
-        ``latent_gain``, ``latent_weights``, ``contaminated`` and ``contamination_gain``
+        ``timing_channel``, ``timing_gain`` and ``timing_lag_ms`` (high-gamma following
+        only when speech happens), ``latent_gain``, ``latent_weights``, ``contaminated``
+        and ``contamination_gain``
         (peak uV of the leaked sound); per trial ``words``, ``speech_onset``,
         ``speech_offset`` (seconds from the recording start) and ``latent``.
     """
@@ -175,11 +199,18 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
     latent_part = neural.trial_course(
         n_samples, sfreq, cues, np.exp(0.5 * latent @ latent_weights.T), *LATENT_WINDOW
     )
-    amplitude = base * (1 + gain * speech_part + latent_gain * latent_part)
+    timing_gain, timing_lag_ms = _timing(params, index, responsive, latent_ch)
+    spoken = neural.steps(n_samples, sfreq, onsets, offsets)
+    timing_part = np.column_stack(
+        [neural.shift(spoken, int(round(lag * sfreq / 1000))) for lag in timing_lag_ms]
+    )
+    amplitude = base * (
+        1 + gain * speech_part + latent_gain * latent_part + timing_gain * timing_part
+    )
     ieeg = amplitude * neural.high_gamma_noise(n_samples, n_ch, sfreq, rng)
     ieeg += rng.uniform(20, 60, n_ch) * neural.pink_noise(n_samples, n_ch, sfreq, rng)
     ieeg += neural.line_noise(n_samples, n_ch, sfreq, params.line_freq, rng)
-    leak_gain = _contamination(params, index, responsive | latent_ch)
+    leak_gain = _contamination(params, index, responsive | latent_ch | (timing_gain > 0))
     if leak_gain.any():
         sound = np.nan_to_num(audio_features.on_clock(audio_int16, audio_sfreq, sfreq, n_samples))
         ieeg += sound[:, None] / np.abs(sound).max() * leak_gain
@@ -208,6 +239,9 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         "base": base.tolist(),
         "band_weights": band_weights.tolist(),
         "speech_bands_hz": [list(b) for b in neural.SPEECH_BANDS],
+        "timing_channel": (timing_gain > 0).tolist(),
+        "timing_gain": timing_gain.tolist(),
+        "timing_lag_ms": [int(v) for v in timing_lag_ms],
         "latent_channel": latent_ch.tolist(),
         "latent_gain": latent_gain.tolist(),
         "latent_weights": latent_weights.tolist(),
