@@ -169,7 +169,16 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
     # every channel kept: the count below is the dataset's (the check's own tests are elsewhere)
-    settings = {"encoding": {"layers": [0, 12]}, "channels": {"exclude_contaminated": False}}
+    settings = {
+        "encoding": {
+            "layers": [0, 12],
+            "n_swaps": 3,
+            "pca_sensitivity": [16],
+            "partition_layer": 12,
+            "band_ratios": [1.0],
+        },
+        "channels": {"exclude_contaminated": False},
+    }
     ctx = runtime.Context.of(
         "encoding", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
     )
@@ -184,8 +193,17 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
     assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8 + 10
     assert electrodes.loc[electrodes["layer"] > 0, "p_fwe_layers"].between(0, 1).all()
     assert len(pd.read_csv(ctx.tables / "encoding_recovery.csv")) == 1
-    for name in ("encoding_profiles", "encoding_map", "encoding_regions"):
+    for name in ("encoding_profiles", "encoding_map", "encoding_regions", "encoding_partition"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+    partition = pd.read_csv(ctx.tables / "encoding_partition.csv")
+    assert len(partition) == 4 * (8 + 10) and partition["planted_timing"].any()
+    tests = pd.read_csv(ctx.tables / "encoding_layer_tests.csv")
+    assert set(tests["comparison"]) == {"layer", "minus first layer"}
+    assert set(pd.read_csv(ctx.tables / "partition_recovery.csv")["planted"]) == {
+        "speech",
+        "timing",
+        "silent",
+    }
     by_reference = pd.read_csv(ctx.tables / "encoding_reference.csv")
     assert by_reference["reference"].tolist() == ["original", "bipolar"] * 2
     assert by_reference["electrodes"].tolist()[::2] == [8, 10]
