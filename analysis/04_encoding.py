@@ -87,6 +87,7 @@ def record(base, space, layer, fit, best_lag=None, **family):
     return pd.concat([base, table], axis=1)
 
 
+truths = {sub: read_truth(ctx.bids_root, sub) for sub in subjects} if ctx.simulated else {}
 rows = []
 for sub in subjects:
     found = fits[sub]
@@ -95,9 +96,7 @@ for sub in subjects:
     )
     base[["x", "y", "z"]] = found.positions
     if ctx.simulated:
-        base = pd.concat(
-            [base, recovery.planted(read_truth(ctx.bids_root, sub), found.channels)], axis=1
-        )
+        base = pd.concat([base, recovery.planted(truths[sub], found.channels)], axis=1)
 
     rows.append(
         record(
@@ -178,7 +177,7 @@ partition = []
 for sub in subjects:
     table = fits[sub].partition.assign(participant=f"sub-{sub}")
     if ctx.simulated:
-        truth = recovery.planted(read_truth(ctx.bids_root, sub), table["channel"].tolist())
+        truth = recovery.planted(truths[sub], table["channel"].tolist())
         table = pd.concat([table, truth], axis=1)
     partition.append(table)
 partition = pd.concat(partition, ignore_index=True)
@@ -310,7 +309,10 @@ layer_tests = pd.concat(
     [fits[sub].layer_tests.assign(participant=f"sub-{sub}") for sub in subjects],
     ignore_index=True,
 )
-fixed_set = {f"sub-{sub}": int((fits[sub].acoustic["q"] < 0.05).sum()) for sub in subjects}
+fixed_set = {
+    f"sub-{sub}": int((fits[sub].acoustic["q"] < encoding_grid.SELECTED_Q).sum())
+    for sub in subjects
+}
 layer_tests["set_electrodes"] = layer_tests["participant"].map(fixed_set)
 ctx.save_table(
     layer_tests,

@@ -28,7 +28,7 @@ from transformers import (
     WhisperModel,
 )
 
-from neurospeech import bids, embeddings, fingerprint, highgamma
+from neurospeech import audio, bids, embeddings, fingerprint, highgamma
 from neurospeech.embeddings import cache, extract, models, registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -272,7 +272,7 @@ def test_chunked_frames_equal_unchunked_away_from_the_edges(hub, offline, record
 
 def _trial_windows(loaded, recording, seconds):
     """The trial windows of every word at the model's rate, normalized: written out here."""
-    waveform = extract.resample(recording.audio, recording.audio_sfreq, 16000)
+    waveform = audio.resample(recording.audio, recording.audio_sfreq, 16000)
     cues = recording.trials()["sample"].to_numpy() / recording.sfreq - recording.audio_offset
     starts = np.round(cues * 16000).astype(int)
     windows = [waveform[s : s + int(seconds * 16000)] for s in starts]

@@ -103,11 +103,12 @@ def test_lagged_rows_are_the_rows_of_the_whole_design():
     )
 
 
-def test_one_band_fit_is_the_plain_fit_and_bands_get_their_own_penalty():
+def test_one_band_has_no_weights_to_search_and_bands_get_their_own_penalty():
     features, targets = _toy()
     plain = encoding.fit(features, targets, lags_ms=[0, 30])
-    banded = encoding.fit_bands([features], targets, lags_ms=[0, 30])
-    np.testing.assert_array_equal(plain.predicted, banded.predicted)
+    searched = encoding.fit_bands([features], targets, lags_ms=[0, 30], ratios=[0.01, 100])
+    np.testing.assert_array_equal(plain.predicted, searched.predicted)
+    np.testing.assert_array_equal(searched.band_weight, 1.0)
     noise = np.random.default_rng(1).standard_normal((len(features), 6))
     joint = encoding.fit_bands([features, noise], targets, lags_ms=[0, 30], ratios=[0.01, 1, 100])
     assert joint.band_weight.shape == (5, 2, 5)

@@ -253,6 +253,15 @@ def speech_mask(log_mel: np.ndarray, *, rise: float = 0.25) -> np.ndarray:
     return level > floor + rise * (peak - floor)
 
 
+def resample(waveform: np.ndarray, sfreq: float, target: float) -> np.ndarray:
+    """Resample ``waveform`` from ``sfreq`` to ``target`` Hz (polyphase, zero-phase FIR)."""
+    ratio = Fraction(float(target) / float(sfreq)).limit_denominator(10_000)
+    x = np.asarray(waveform, dtype=float)
+    if ratio == 1:
+        return x
+    return signal.resample_poly(x, ratio.numerator, ratio.denominator)
+
+
 def _vad_model():
     """Load a fresh Silero VAD model: it keeps a state between frames, so no thread shares one."""
     from silero_vad import load_silero_vad
@@ -286,8 +295,7 @@ def voice_activity(audio: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndar
     x = np.asarray(audio, dtype=float)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise ValueError(f"the audio must be 1-D and finite, got shape {x.shape}")
-    ratio = Fraction(TARGET_SFREQ / sfreq).limit_denominator(1000)
-    x = signal.resample_poly(x - np.median(x), ratio.numerator, ratio.denominator)
+    x = resample(x - np.median(x), sfreq, TARGET_SFREQ)
     peak = np.abs(x).max()
     x = (x / peak if peak > 0 else x).astype(np.float32)
     model = _vad_model()

@@ -426,9 +426,28 @@ def _fit_task(func, frames: grid.Task, path: str, label: dict, **kwargs) -> grid
         kind=func.__name__.replace("_", "-"),
         identity={
             "features": Path(path).name,
-            **{key: value for key, value in kwargs.items() if not isinstance(value, grid.Task)},
+            **{
+                key: _by_name(value)
+                for key, value in kwargs.items()
+                if not isinstance(value, grid.Task)
+            },
         },
     )
+
+
+def _by_name(value):
+    """``value`` with every features file it names replaced by the file's name.
+
+    Cache files are named by what they hold, so a task's identity stays the same when
+    the derivatives folder moves.
+    """
+    if isinstance(value, dict):
+        return {key: _by_name(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_by_name(item) for item in value]
+    if isinstance(value, str) and os.path.isfile(value):
+        return Path(value).name
+    return value
 
 
 def _participant_inputs(hashes: dict[str, str], subject: str) -> dict[str, str]:

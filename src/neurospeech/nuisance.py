@@ -26,10 +26,8 @@ placed as the log-mel spectrogram is (:func:`neurospeech.embeddings.extract.log_
 from __future__ import annotations
 
 import warnings
-from fractions import Fraction
 
 import numpy as np
-from scipy import signal
 
 from neurospeech import audio, highgamma
 from neurospeech.bids import Recording
@@ -51,11 +49,6 @@ PITCH_SFREQ = 8000
 F0_RANGE = (60.0, 400.0)
 
 
-def _resampled(x: np.ndarray, sfreq: float, target: float) -> np.ndarray:
-    ratio = Fraction(target / sfreq).limit_denominator(1000)
-    return signal.resample_poly(np.asarray(x, float), ratio.numerator, ratio.denominator)
-
-
 def envelope(
     waveform: np.ndarray, sfreq: float, *, window: float = 0.05, shift: float = 0.01
 ) -> np.ndarray:
@@ -68,7 +61,7 @@ def envelope(
     rms : ndarray, shape (n_windows,)
         In units of the audio's peak.
     """
-    x = _resampled(waveform, sfreq, audio.TARGET_SFREQ)
+    x = audio.resample(waveform, sfreq, audio.TARGET_SFREQ)
     peak = np.abs(x).max()
     x = x / peak if peak > 0 else x
     starts, length = highgamma.windows(len(x), audio.TARGET_SFREQ, window, shift)
@@ -90,7 +83,7 @@ def pitch(waveform: np.ndarray, sfreq: float, *, shift: float = 0.01):
     """
     import librosa
 
-    x = _resampled(waveform, sfreq, PITCH_SFREQ)
+    x = audio.resample(waveform, sfreq, PITCH_SFREQ)
     peak = np.abs(x).max()
     x = (x / peak if peak > 0 else x).astype(np.float32)
     hop = int(round(shift * PITCH_SFREQ))
@@ -144,19 +137,18 @@ def frames(recording: Recording, *, window: float = 0.05, shift: float = 0.01) -
     centres = np.arange(len(level)) * shift + window / 2
     vad_times, vad = audio.voice_activity(recording.audio, rate)
     pitch_times, f0, voicing = pitch(recording.audio, rate, shift=shift)
-    onsets = np.maximum(np.diff(level, prepend=level[0]), 0.0)
+    rises = np.maximum(np.diff(level, prepend=level[0]), 0.0)
     on_audio = np.column_stack(
         [
             np.interp(centres, vad_times, vad),
             level,
-            onsets,
+            rises,
             np.interp(centres, pitch_times, f0),
             np.interp(centres, pitch_times, voicing),
         ]
     )
     placed = extract.on_neural_frames(on_audio, recording, shift, window)
-    starts, length = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
-    neural_centres = (starts + length / 2) / recording.sfreq
+    neural_centres = extract.neural_frame_centres(recording, window, shift)
     cues = recording.trials()["sample"].to_numpy() / recording.sfreq
     onsets, offsets = speech_times(recording, (vad_times, vad))
     spoken = (neural_centres[:, None] >= onsets) & (neural_centres[:, None] < offsets)

@@ -432,7 +432,9 @@ def variance_partition(summary: pd.DataFrame) -> str:
         )
     return (
         "Electrodes whose cross-validated R² gains from a feature space beyond the others "
-        "(FDR q < 0.05): " + "; ".join(parts) + "."
+        "(the nuisance features alone: beyond each electrode's mean; FDR q < 0.05): "
+        + "; ".join(parts)
+        + "."
     )
 
 

@@ -103,7 +103,8 @@ class InnerCV:
     Parameters
     ----------
     x_train : ndarray, shape (n_train, n_features)
-    x_test : ndarray, shape (n_test, n_features)
+    x_test : ndarray, shape (n_test, n_features), or None
+        The rows :meth:`predict` predicts (None: none; :meth:`coefficients` serves any).
     splits : iterable of (train, test) index arrays into the rows of ``x_train``
     alphas : sequence of float
         Positive penalties.
@@ -115,7 +116,7 @@ class InnerCV:
     def __init__(
         self,
         x_train: np.ndarray,
-        x_test: np.ndarray,
+        x_test: np.ndarray | None,
         splits: Iterable[tuple[np.ndarray, np.ndarray]],
         alphas: Iterable[float],
         *,
@@ -124,7 +125,7 @@ class InnerCV:
         self.device = device
         self.alphas = self._array(check_alphas(alphas))
         self.x_train = self._array(x_train)
-        self.x_test = self._array(x_test)
+        self.x_test = self._array(x_train[:0] if x_test is None else x_test)
         splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
         if not splits:
             raise ValueError("no inner cross-validation splits were given")
@@ -216,6 +217,16 @@ class InnerCV:
         best = xp.argmax(scores, axis=0)
         return self._numpy(self.alphas[best]), self._numpy(xp.max(scores, axis=0))
 
+    def _fitted(self, y_train: np.ndarray, alpha: np.ndarray):
+        """Fit on all training rows: coefficients, or row-space weights.
+
+        With fewer rows than columns, the weights are on the eigenvectors of ``self.outer``.
+        """
+        y, alpha = self._array(y_train), self._array(alpha)
+        if self.outer_rows is None:
+            return _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
+        return (self.outer_rows[0].T @ y) / (self.outer[0][:, None] + alpha[None, :])
+
     def coefficients(self, y_train: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Fit on all training rows with each target's ``alpha``.
 
@@ -223,12 +234,8 @@ class InnerCV:
         -------
         coefficients : ndarray, shape (n_features, n_targets)
         """
-        y, alpha = self._array(y_train), self._array(alpha)
-        if self.outer_rows is None:
-            return self._numpy(_coefficients(*self.outer, self.x_train.T @ y, alpha[None, :]))
-        train_rows, _ = self.outer_rows
-        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
-        return self._numpy(self.outer[1] @ weights)
+        fitted = self._fitted(y_train, alpha)
+        return self._numpy(fitted if self.outer_rows is None else self.outer[1] @ fitted)
 
     def predict(self, y_train: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Predict the test rows, fitted on all training rows with each target's ``alpha``.
@@ -237,13 +244,9 @@ class InnerCV:
         -------
         predicted : ndarray, shape (n_test, n_targets)
         """
-        y, alpha = self._array(y_train), self._array(alpha)
-        if self.outer_rows is None:
-            coefficients = _coefficients(*self.outer, self.x_train.T @ y, alpha[None, :])
-            return self._numpy(self.x_test @ coefficients)
-        train_rows, test_rows = self.outer_rows
-        weights = (train_rows.T @ y) / (self.outer[0][:, None] + alpha[None, :])
-        return self._numpy(test_rows @ weights)
+        fitted = self._fitted(y_train, alpha)
+        rows = self.x_test if self.outer_rows is None else self.outer_rows[1]
+        return self._numpy(rows @ fitted)
 
     def fit_predict(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict the test rows, each target with its best penalty.
@@ -337,7 +340,7 @@ def banded(
     score = np.full(n_targets, -np.inf)
     for candidate in weights:
         scale = np.repeat(np.sqrt(candidate), bands)
-        model = InnerCV(x_train * scale, x_train[:0], splits, alphas, device=device)
+        model = InnerCV(x_train * scale, None, splits, alphas, device=device)
         best, best_score = model.best(y_train)
         better = best_score > score + np.finfo(float).eps
         if better.any():

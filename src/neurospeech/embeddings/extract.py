@@ -11,10 +11,7 @@ its states are interpolated onto the centres of the neural frames (50 ms windows
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
-from scipy import signal
 from tqdm.auto import tqdm
 
 from neurospeech import audio, highgamma
@@ -26,15 +23,6 @@ from neurospeech.embeddings.registry import POOLINGS, RAW_LAST
 _BATCH = 16
 #: Seconds of audio a Whisper encoder reads.
 WHISPER_SECONDS = 30.0
-
-
-def resample(waveform: np.ndarray, sfreq: float, target: float) -> np.ndarray:
-    """Resample ``waveform`` from ``sfreq`` to ``target`` Hz (polyphase, zero-phase FIR)."""
-    ratio = Fraction(float(target) / float(sfreq)).limit_denominator(10_000)
-    x = np.asarray(waveform, dtype=float)
-    if ratio == 1:
-        return x
-    return signal.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
 def _normalized(loaded: LoadedModel, waveform: np.ndarray) -> np.ndarray:
@@ -130,7 +118,7 @@ def hidden_states(
 
 
 def _audio_at_model_rate(loaded: LoadedModel, recording: Recording) -> np.ndarray:
-    return resample(recording.audio, recording.audio_sfreq, loaded.sfreq)
+    return audio.resample(recording.audio, recording.audio_sfreq, loaded.sfreq)
 
 
 def _cues(recording: Recording) -> tuple[np.ndarray, np.ndarray]:
@@ -246,10 +234,15 @@ def log_mel_trials(
     return _pool(np.stack([spec[start : start + count] for start in first])[None], pooling)
 
 
+def neural_frame_centres(recording: Recording, window: float, shift: float) -> np.ndarray:
+    """Centres of the neural frames, in seconds on the iEEG clock."""
+    starts, length = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
+    return (starts + length / 2) / recording.sfreq
+
+
 def _neural_frame_times(recording: Recording, window: float, shift: float) -> np.ndarray:
     """Centres of the neural frames, in seconds on the audio clock."""
-    starts, length = highgamma.windows(recording.ieeg.shape[0], recording.sfreq, window, shift)
-    return (starts + length / 2) / recording.sfreq - recording.audio_offset
+    return neural_frame_centres(recording, window, shift) - recording.audio_offset
 
 
 def interpolate(times: np.ndarray, states: np.ndarray, at: np.ndarray) -> np.ndarray:
