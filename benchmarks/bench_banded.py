@@ -104,11 +104,14 @@ def main() -> None:
         default=N_FRAMES,
         help="frames of the recording (himalaya's time grows with the square of it)",
     )
+    parser.add_argument(
+        "--bands", type=int, nargs="+", default=[2, 3], help="rows: the first 2 or 3 bands"
+    )
     args = parser.parse_args()
     print(f"{args.frames:,} frames (4/5 of them fitted), {N_ELECTRODES} electrodes\n")
     print("| bands | columns | candidates | neurospeech (s) | himalaya (s) | speed-up | max diff |")
     print("|---|---|---|---|---|---|---|")
-    for n_bands in (2, 3):
+    for n_bands in args.bands:
         bands, y, widths = make_data(n_bands, args.frames)
         weights = ridge.band_weights(n_bands, args.ratios)
         ours_s, mine = timed(ours, bands, y, widths, weights)

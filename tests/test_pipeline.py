@@ -88,7 +88,8 @@ def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
 
 def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
     script = REPO / "analysis" / "02_decoding_baseline.py"
-    ctx = runtime.Context.of("decoding_baseline", tiny_dataset, tmp_path / "paper")
+    settings = config.from_dict({"decoding_baseline": {"n_shifts": 200}})  # test size
+    ctx = runtime.Context.of("decoding_baseline", tiny_dataset, tmp_path / "paper", settings)
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     summary = pd.read_csv(ctx.tables / "decoding_summary.csv")
     assert list(summary["participant"]) == [f"sub-{s}" for s in tiny_params.subjects]
@@ -169,12 +170,16 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
     # every channel kept: the count below is the dataset's (the check's own tests are elsewhere)
-    settings = {
+    settings = {  # every analysis at test size
         "encoding": {
             "layers": [0, 12],
+            "n_shifts": 200,
+            "lags_ms": [-200, 200, 50],
+            "profile_lags_ms": [-200, 200, 20],
             "n_swaps": 3,
             "pca_sensitivity": [16],
             "partition_layer": 12,
+            "partition_lags_ms": [-100, 100, 100],
             "band_ratios": [1.0],
         },
         "channels": {"exclude_contaminated": False},
