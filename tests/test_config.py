@@ -176,7 +176,9 @@ def test_participants_must_be_in_the_dataset():
 
 
 def test_layers_beyond_the_model_are_an_error():
-    cfg = config.from_dict({"encoding": {"layers": [0, 13]}}).encoding
+    cfg = config.Encoding(layers=(0, 13))  # read as a whole, the configuration refuses it
+    with pytest.raises(ConfigError, match=r"wav2vec2-base-untrained has hidden states 0-12"):
+        config.from_dict({"encoding": {"layers": [0, 13]}})
     assert config.load().encoding.layer_indices(13, "m") == [0, 3, 6, 9, 12]
     assert config.load(profile="swpd").encoding.layer_indices(3, "m") == [0, 1, 2]
     with pytest.raises(ConfigError, match=r"m has hidden states 0-12, not \[13\]"):

@@ -79,16 +79,43 @@ def _zip_of(folder, archive):
     return archive
 
 
+def _published(root, labels=("01", "02")):
+    """The size and sha256 of each NWB file of ``root``, as a release would publish them."""
+    return {
+        label: (p.stat().st_size, _io.sha256(p))
+        for label in labels
+        if (p := bids.find_nwb(root, label))
+    }
+
+
 def test_fetch_archive_checks_the_checksum_before_unpacking(tmp_path, tiny_dataset):
     archive = _zip_of(tiny_dataset, tmp_path / "swpd.zip")
     url, size = archive.as_uri(), archive.stat().st_size
+    published = _published(tiny_dataset)
     with pytest.raises(ValueError, match="sha256 .*, not the published 0000"):
         datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=size, sha256="0" * 64)
     with pytest.raises(ValueError, match=f"{size} bytes, not the 12 of the published archive"):
         datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=12, sha256="0" * 64)
+    wrong = {**published, "02": (published["02"][0], "f" * 64)}
+    with pytest.raises(
+        ValueError,
+        match=r"1 NWB file\(s\) .* differ[\s\S]*sub-02_task-wordProduction_ieeg.nwb: sha256 "
+        r"[0-9a-f]{64}, not the published f{64}",
+    ):
+        datasets.fetch_archive(
+            tmp_path / "data" / "swpd",
+            url=url,
+            size=size,
+            sha256=_io.sha256(archive),
+            nwb_files=wrong,
+        )
     assert list((tmp_path / "data").iterdir()) == []  # no partial dataset, no download left
     path = datasets.fetch_archive(
-        tmp_path / "data" / "swpd", url=url, size=size, sha256=_io.sha256(archive)
+        tmp_path / "data" / "swpd",
+        url=url,
+        size=size,
+        sha256=_io.sha256(archive),
+        nwb_files=published,
     )
     assert sorted(bids.subjects(path)) == ["01", "02"]
     nwb = "sub-01/ieeg/sub-01_task-wordProduction_ieeg.nwb"
@@ -116,7 +143,10 @@ def test_install_swpd_gets_only_the_chosen_participants(tmp_path, tiny_dataset):
     datasets.datalad(["create", "-c", "text2git", str(sibling)], cwd=None)
     shutil.copytree(tiny_dataset, sibling, dirs_exist_ok=True)
     datasets.datalad(["save", "-m", "the tiny dataset"], cwd=sibling)
-    path = datasets.install_swpd(tmp_path / "swpd", source=str(sibling), subjects=["sub-01"])
+    published = _published(tiny_dataset)
+    path = datasets.install_swpd(
+        tmp_path / "swpd", source=str(sibling), subjects=["sub-01"], nwb_files=published
+    )
     nwb = "sub-{0}/ieeg/sub-{0}_task-wordProduction_ieeg.nwb"
     assert (path / nwb.format("01")).is_file()  # content present
     assert _io.sha256(path / nwb.format("01")) == _io.sha256(tiny_dataset / nwb.format("01"))
@@ -124,3 +154,11 @@ def test_install_swpd_gets_only_the_chosen_participants(tmp_path, tiny_dataset):
     assert (path / "sub-02/ieeg/sub-02_task-wordProduction_events.tsv").is_file()  # text: in git
     with pytest.raises(ValueError, match=r"participants \['07'\] are not in"):
         datasets.install_swpd(path, source=str(sibling), subjects=["07"])
+    with pytest.raises(ValueError, match=r"sub-02_task-wordProduction_ieeg.nwb: absent"):
+        datasets.check_nwb_files(path, published=published)  # sub-02 was not fetched
+    small = {"01": (published["01"][0] + 1, published["01"][1])}
+    with pytest.raises(
+        ValueError,
+        match=f"sub-01_task-wordProduction_ieeg.nwb: {published['01'][0]} bytes, not the published",
+    ):
+        datasets.install_swpd(path, source=str(sibling), subjects=["01"], nwb_files=small)

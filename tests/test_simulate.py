@@ -316,10 +316,10 @@ def test_existing_dataset_is_not_touched(tmp_path, monkeypatch):
     # A failure half-way through an overwrite leaves the old dataset as it was.
     import neurospeech.simulate as sim_pkg
 
-    def broken(p, index):
+    def broken(p, index, like=None):
         if index == 1:
             raise RuntimeError("simulated crash")
-        return simulate_subject(p, index)
+        return simulate_subject(p, index, like)
 
     monkeypatch.setattr(sim_pkg, "simulate_subject", broken)
     other = SimulationParams(**{**params.to_dict(), "seed": 2})

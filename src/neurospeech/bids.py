@@ -297,6 +297,30 @@ def _find_ieeg(folder: Path, subject: str) -> Path:
     )
 
 
+def find_nwb(root: str | os.PathLike, subject: str) -> Path:
+    """Return a participant's original NWB file.
+
+    NEMAR's release keeps the original files under ``sourcedata/`` (:data:`SOURCEDATA_GLOB`)
+    beside its own conversions; the OSF archive has them in ``sub-XX/ieeg/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither holds one.
+    """
+    root = Path(root)
+    source = sorted(root.glob(SOURCEDATA_GLOB.format(subject=subject)))
+    if source:
+        return source[0]
+    found = sorted((root / f"sub-{subject}" / "ieeg").glob(f"sub-{subject}_*ieeg.nwb"))
+    if not found:
+        raise FileNotFoundError(
+            f"sub-{subject} has no NWB file in {root / f'sub-{subject}' / 'ieeg'} or under "
+            f"{root / 'sourcedata'}"
+        )
+    return found[0]
+
+
 def _find_source_nwb(root: Path, subject: str) -> Path:
     """Find the original NWB file with Audio and Stimulus in the NEMAR layout."""
     pattern = SOURCEDATA_GLOB.format(subject=subject)

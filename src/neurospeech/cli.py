@@ -14,8 +14,29 @@ def _simulate(args: argparse.Namespace) -> None:
     from neurospeech.simulate import simulate_dataset
     from neurospeech.simulate.params import from_arguments
 
+    if args.like is None:
+        params = from_arguments(args)
+    else:
+        from neurospeech.simulate import SimulationParams
+        from neurospeech.simulate.like import params_like, read_layouts
+
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in SimulationParams.__dataclass_fields__
+            if name != "seed" and getattr(args, name) is not None
+        ]
+        if given:
+            raise ValueError(
+                f"with --like the layout gives the participants, channels and events: "
+                f"{', '.join(given)} cannot be set (only --seed)"
+            )
+        params = params_like(read_layouts(args.like), seed=args.seed or 0)
     simulate_dataset(
-        args.root, from_arguments(args), overwrite=args.overwrite, progress=not args.no_progress
+        args.root,
+        params,
+        like=args.like,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
     )
 
 
@@ -119,7 +140,7 @@ def _fetch(args: argparse.Namespace) -> None:
         if args.participants:
             raise ValueError("--participants works with --method datalad; the archive is whole")
         path = datasets.fetch_archive(args.path)
-    print(path)
+    print(f"{path}: every NWB file fetched has its published size and sha256")
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -161,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("root", type=Path, help="BIDS root to write")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "--like",
+        type=Path,
+        metavar="BIDS_DIR",
+        help="copy the layout and size of this dataset's sidecars (channels, events, "
+        "recording lengths); its signals are not needed",
+    )
     add_arguments(sim)
     sim.set_defaults(func=_simulate)
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurospeech.embeddings import registry
+from neurospeech.embeddings import cards, registry
 from neurospeech.embeddings.registry import RAW_LAST
 
 PROFILES = ("sample", "swpd")
@@ -577,6 +577,25 @@ class Config:
         check_profile(self.profile)
         labels = tuple(str(label).removeprefix("sub-") for label in self.participants)
         object.__setattr__(self, "participants", labels)
+        self._check_layers()
+
+    def _check_layers(self) -> None:
+        """Raise a ConfigError where a layer is beyond a model's (its architecture card)."""
+        encoding, contrastive = self.encoding, self.contrastive
+        try:
+            for model in encoding.speech_models:
+                n_states = cards.hidden_states(model)
+                encoding.layer_indices(n_states, model)
+                encoding.partition_layer_of(n_states, model)
+            for condition in self.paper_protocol.predictors:
+                where = f"paper_protocol: {condition.name}: layer"
+                cards.check_layers(condition.feature_space, [condition.layer], where)
+            if cards.hidden_states(contrastive.speech_model) > 1:  # log-mel: one for all
+                cards.check_layers(
+                    contrastive.speech_model, contrastive.layers, "contrastive.layers"
+                )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
     @property
     def simulated(self) -> bool:

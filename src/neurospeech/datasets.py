@@ -132,6 +132,76 @@ OSF_URL = "https://osf.io/download/g6q5m/"
 OSF_NAME = "SingleWordProductionDutch-iBIDS.zip"
 OSF_SIZE = 2_794_936_886
 OSF_SHA256 = "015bc9c565c3dbdc7259c01be54f62b3346cbd7dc5cec8156eb718f64b6cbcd9"
+#: Size (bytes) and sha256 of each participant's original NWB file, as the NEMAR release's
+#: git-annex keys (``SHA256E-s<size>--<sha256>.nwb``) publish them; the OSF archive holds
+#: the same files.
+SWPD_NWB_FILES = {
+    "01": (559_876_152, "93699bd3202755da55c8f96ab479a446461604ab96be8b08cb33fde1e777346a"),
+    "02": (559_921_456, "f2423dfe158ed40d963c1251e577c8a27c50ce99a01bac5795b945ade5ff9d2f"),
+    "03": (559_848_280, "d743165a91569b98d50d59fa58015e870538cb811621abf73895d21d3c0cee1c"),
+    "04": (530_342_504, "7ef9a41c76444d7022e8a9558fb5e518cada54349e23b26c4d6bc27c74a4c4be"),
+    "05": (394_953_896, "67b1573a15a5bec582d4ff17ace2b48638c49a4acab67b008f5ddbaeb32d94e5"),
+    "06": (560_017_200, "2f9bddf806124cca9b30316ed8f6884a28007c43f4b7a31f53661cf878ab8cbb"),
+    "07": (559_960_624, "219985d929715434ff0ad8ac9a75164e5f89d84d3e089c0cb4a6727acbc59744"),
+    "08": (380_404_240, "6d30086ac713ead16d382f7dfff292f85b4398201ac410db58be3f595fbda605"),
+    "09": (535_391_440, "bb71eba32c9463e4d81f8ebc53b765cd473c1f36f29f63389128856ee00c39ee"),
+    "10": (519_740_608, "f0c0702b1b1f9e343b3061e57e2d5288311d15b4181b340503f280337a518e84"),
+}
+
+
+def check_nwb_files(
+    root: str | os.PathLike,
+    subjects: list[str] | None = None,
+    *,
+    published: dict[str, tuple[int, str]] | None = None,
+    hashes: bool = True,
+) -> None:
+    """Check each participant's NWB file against its published size and sha256.
+
+    The file is found where the OSF archive puts it (``sub-XX/ieeg/``) or where the
+    NEMAR release does (``sourcedata/...``). Sizes are compared first (instant); the
+    sha256 of every file whose size matches then (about 2 s per file).
+
+    Parameters
+    ----------
+    root : path-like
+        The dataset.
+    subjects : list of str, optional
+        Participant labels; default: every one of ``published``.
+    published : dict, optional
+        Label to ``(size, sha256)``; default: :data:`SWPD_NWB_FILES`.
+    hashes : bool
+        Compare the sha256 too, not only the sizes.
+
+    Raises
+    ------
+    ValueError
+        Naming every file that differs (or is missing) and what to do about it.
+    """
+    from neurospeech import bids
+
+    root = Path(root)
+    published = SWPD_NWB_FILES if published is None else published
+    problems = []
+    for label in published if subjects is None else subjects:
+        size, sha256 = published[label]
+        try:
+            path = bids.find_nwb(root, label)
+        except FileNotFoundError as err:
+            problems.append(str(err))
+            continue
+        actual = path.stat().st_size if path.exists() else None
+        if actual != size:
+            found = "absent (its content was not fetched)" if actual is None else f"{actual} bytes"
+            problems.append(f"{path}: {found}, not the published {size}")
+        elif hashes and (digest := _io.sha256(path)) != sha256:
+            problems.append(f"{path}: sha256 {digest}, not the published {sha256}")
+    if problems:
+        raise ValueError(
+            f"{len(problems)} NWB file(s) of {root} differ from the published ones (a broken "
+            f"or interrupted download, or another release): remove them and fetch again.\n"
+            + "\n".join(problems)
+        )
 
 
 def _check_reachable(url: str, what: str) -> None:
@@ -147,6 +217,7 @@ def install_swpd(
     *,
     source: str = NEMAR_URL,
     subjects: list[str] | None = None,
+    nwb_files: dict[str, tuple[int, str]] | None = SWPD_NWB_FILES,
 ) -> Path:
     """Install the real dataset with DataLad, getting only the files the analyses read.
 
@@ -162,10 +233,18 @@ def install_swpd(
         URL or path of the DataLad dataset (default: the NEMAR release).
     subjects : list of str, optional
         Participant labels (without ``sub-``); default: all.
+    nwb_files : dict, optional
+        The published size and sha256 of each participant's NWB file
+        (:func:`check_nwb_files`); None: not checked (another dataset).
 
     Returns
     -------
     path : Path
+
+    Raises
+    ------
+    ValueError
+        If a fetched NWB file is not the published one (each is named).
     """
     path = Path(path)
     if not (path / ".datalad").exists():
@@ -190,6 +269,8 @@ def install_swpd(
     )
     _check_reachable(source, "get the data")
     datalad(["get", *targets], cwd=path)
+    if nwb_files is not None:
+        check_nwb_files(path, chosen, published=nwb_files)
     return path
 
 
@@ -209,6 +290,7 @@ def fetch_archive(
     url: str = OSF_URL,
     size: int | None = OSF_SIZE,
     sha256: str = OSF_SHA256,
+    nwb_files: dict[str, tuple[int, str]] | None = SWPD_NWB_FILES,
 ) -> Path:
     """Download the OSF archive, verify its size and sha256, and unpack it at ``path``.
 
@@ -222,6 +304,9 @@ def fetch_archive(
         Where the BIDS dataset goes; must not exist yet.
     url, size, sha256
         The archive and its published size (None: not checked) and checksum.
+    nwb_files : dict, optional
+        The published size and sha256 of each participant's NWB file, checked after
+        unpacking (:func:`check_nwb_files`); None: not checked.
 
     Returns
     -------
@@ -256,6 +341,8 @@ def fetch_archive(
         roots = sorted(found, key=lambda p: len(p.parts))  # the outermost
         if not roots:
             raise ValueError(f"{url}: the archive holds no dataset_description.json")
+        if nwb_files is not None:
+            check_nwb_files(roots[0].parent, published=nwb_files)
         os.replace(roots[0].parent, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

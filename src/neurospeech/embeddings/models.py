@@ -5,7 +5,9 @@ the registry's commit. With ``HF_HUB_OFFLINE=1``, or when the hub cannot be reac
 model missing from the cache is a :class:`ModelUnavailableError` naming the model, its
 revision and how to get it (``nox -s models``, or the container); it never waits on the
 network. Untrained controls read only the configuration (and tokenizer) and draw their
-weights from :data:`~neurospeech.embeddings.registry.UNTRAINED_SEED`.
+weights from :data:`~neurospeech.embeddings.registry.UNTRAINED_SEED`; the twin of a
+speech model needs no file at all, its architecture card
+(:mod:`neurospeech.embeddings.cards`) builds it where the model's files are not cached.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neurospeech import _io
+from neurospeech.embeddings import cards
 from neurospeech.embeddings.registry import UNTRAINED_SEED, FeatureSpace, check_revision, get
 
 logger = logging.getLogger(__name__)
@@ -124,24 +127,13 @@ def snapshot(
     )
 
 
-def _default_config(family: str):
-    from transformers import HubertConfig, Wav2Vec2Config
-
-    configs = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig}
-    if family not in configs:
-        raise ValueError(f"no default configuration for family {family!r}")
-    return configs[family]()
-
-
 def _transformer(space: FeatureSpace, folder: Path | None):
     """Build the network: pretrained weights from ``folder``, or seeded random weights."""
     import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
     if space.untrained:
-        config = (
-            _default_config(space.family) if folder is None else AutoConfig.from_pretrained(folder)
-        )
+        config = cards.config(space, folder)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)
             model = AutoModel.from_config(config)
@@ -153,10 +145,10 @@ def _transformer(space: FeatureSpace, folder: Path | None):
 
 
 def _feature_extractor(space: FeatureSpace, folder: Path | None):
-    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+    from transformers import AutoFeatureExtractor
 
     if folder is None or not (folder / "preprocessor_config.json").exists():
-        return Wav2Vec2FeatureExtractor()
+        return cards.feature_extractor(space)
     return AutoFeatureExtractor.from_pretrained(folder)
 
 
@@ -214,7 +206,19 @@ def _load(space: FeatureSpace, revision: str | None, cache_dir) -> LoadedModel:
             f"revision=<40-character commit hash> (see its 'Files and versions' page)"
         )
     check_revision(revision, space.name)
-    folder = snapshot(space, revision, cache_dir=cache_dir, weights=not space.untrained)
+    try:
+        folder = snapshot(space, revision, cache_dir=cache_dir, weights=not space.untrained)
+    except ModelUnavailableError:
+        if not (space.untrained and space.kind == "speech"):
+            raise
+        # a speech model's twin needs no file: its architecture card builds it offline
+        logger.info("%s: built from its architecture card (no files cached)", space.name)
+        return LoadedModel(
+            space,
+            revision,
+            _transformer(space, None),
+            feature_extractor=_feature_extractor(space, None),
+        )
     logger.info("loading %s from %s", space.name, folder)
     if space.family == "fasttext":
         from gensim.models.fasttext import load_facebook_vectors

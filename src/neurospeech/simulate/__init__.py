@@ -49,6 +49,7 @@ def simulate_dataset(
     root: str | os.PathLike,
     params: SimulationParams | None = None,
     *,
+    like: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -64,7 +65,12 @@ def simulate_dataset(
         The BIDS root. It may exist (e.g. an empty DataLad dataset) but must not already
         hold a BIDS dataset unless ``overwrite`` is true.
     params : SimulationParams | None
-        The simulation parameters; the defaults give the package's sample dataset.
+        The simulation parameters; the defaults give the package's sample dataset (with
+        ``like``: :func:`~neurospeech.simulate.like.params_like`).
+    like : path-like, optional
+        A BIDS dataset whose layout to copy (:mod:`neurospeech.simulate.like`): its
+        participants, channels, events and recording lengths, sidecars byte for byte.
+        ``params`` must then have its participants' channel counts.
     overwrite : bool
         Replace an existing dataset at ``root``; participants it has beyond the new
         ones are removed.
@@ -76,21 +82,37 @@ def simulate_dataset(
     root : Path
         The BIDS root.
     """
+    layouts = None
+    if like is not None:
+        from neurospeech.simulate.like import params_like, read_layouts
+
+        layouts = read_layouts(like)
+        params = params_like(layouts) if params is None else params
+        if params.n_channels != tuple(len(layout.channels) for layout in layouts):
+            raise ValueError(
+                f"the parameters' channel counts {params.n_channels} are not those of the "
+                f"participants of {like}"
+            )
     params = SimulationParams() if params is None else params
     root = Path(root)
     check_target(root, overwrite)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-staging-", dir=root.parent))
     try:
-        written = write_dataset_files(staging, params)
+        written = write_dataset_files(staging, params, layouts)
         for index in tqdm(range(params.n_subjects), desc="simulate", disable=not progress):
-            sim = simulate_subject(params, index)
-            written += write_subject(staging, sim, params)
+            layout = None if layouts is None else layouts[index]
+            sim = simulate_subject(params, index, layout)
+            written += write_subject(staging, sim, params, layout)
             logger.info("simulated sub-%s: %d channels", sim.subject, sim.ieeg.shape[1])
         for rel in written:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / rel, root / rel)
-        keep = {f"sub-{s}" for s in params.subjects}
+        keep = (
+            {f"sub-{s}" for s in params.subjects}
+            if layouts is None
+            else {f"sub-{layout.subject}" for layout in layouts}
+        )
         for stale in [*root.glob("sub-*"), *(root / TRUTH_DIR).glob("sub-*")]:
             if stale.name not in keep:
                 shutil.rmtree(stale)

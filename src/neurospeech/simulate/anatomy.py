@@ -48,6 +48,8 @@ HOTSPOT_LABELS = (
     "ctx_{h}_G_temp_sup-Lateral",
     "ctx_{h}_G_front_inf-Opercular",
 )
+#: Columns of the simulated ``electrodes.tsv``.
+ELECTRODE_COLUMNS = ["name", "x", "y", "z", "size"]
 #: Contacts this close (mm) to a hotspot take its label.
 HOTSPOT_RADIUS_MM = 15.0
 
@@ -79,19 +81,59 @@ def implant(n_channels: int, rng: np.random.Generator) -> pd.DataFrame:
             break
         shaft = SHAFT_NAMES[idx]
         n = int(min(remaining, rng.integers(4, 11)))
-        side = -1.0 if shaft[0] == "L" else 1.0
-        entry = np.array([side * rng.uniform(58, 66), rng.uniform(-70, 30), rng.uniform(-25, 40)])
-        direction = np.array([-side, rng.normal(0, 0.15), rng.normal(0, 0.15)])
-        direction /= np.linalg.norm(direction)
-        for k in range(n):  # contact 1 is the deepest
-            pos = entry + direction * CONTACT_SPACING_MM * (n - 1 - k)
-            rows.append((f"{shaft}{k + 1}", *np.round(pos, 3), 5))
+        rows += _shaft(shaft, list(range(1, n + 1)), rng)
         remaining -= n
     if remaining:
         raise ValueError(
             f"cannot place {n_channels} contacts on {len(SHAFT_NAMES)} shafts of at most 10"
         )
-    return pd.DataFrame(rows, columns=["name", "x", "y", "z", "size"])
+    return pd.DataFrame(rows, columns=ELECTRODE_COLUMNS)
+
+
+def implant_named(names: list[str], rng: np.random.Generator) -> pd.DataFrame:
+    """Made-up positions for contacts whose names are known (``LA1``, ``LA2`` ... ``RT12``).
+
+    Each shaft (the name without its trailing number) gets a straight trajectory from the
+    lateral surface of its hemisphere (``L`` or ``R`` first, otherwise drawn), as in
+    :func:`implant`; its contacts lie :data:`CONTACT_SPACING_MM` apart by number, so that
+    missing numbers leave gaps as on a real shaft with removed contacts.
+
+    Parameters
+    ----------
+    names : list of str
+        Contact names, in channel order.
+    rng : numpy.random.Generator
+        Source of the trajectories.
+
+    Returns
+    -------
+    electrodes : DataFrame
+        As :func:`implant` returns, in the order of ``names``.
+    """
+    from neurospeech import reference
+
+    rows = {}
+    for shaft, contacts in reference.shafts(names, "the channel names").items():
+        numbers = [reference.parse_contact(name)[1] for name in contacts]
+        for name, row in zip(contacts, _shaft(shaft, numbers, rng)):
+            rows[name] = (name, *row[1:])
+    return pd.DataFrame([rows[name] for name in names], columns=ELECTRODE_COLUMNS)
+
+
+def _shaft(shaft: str, numbers: list[int], rng: np.random.Generator) -> list[tuple]:
+    """Rows of the contacts ``numbers`` of one shaft; contact 1 is the deepest."""
+    hemisphere = shaft[:1].upper()
+    side = (
+        {"L": -1.0, "R": 1.0}[hemisphere] if hemisphere in ("L", "R") else rng.choice([-1.0, 1.0])
+    )
+    entry = np.array([side * rng.uniform(58, 66), rng.uniform(-70, 30), rng.uniform(-25, 40)])
+    direction = np.array([-side, rng.normal(0, 0.15), rng.normal(0, 0.15)])
+    direction /= np.linalg.norm(direction)
+    deepest = max(numbers)
+    return [
+        (f"{shaft}{k}", *np.round(entry + direction * CONTACT_SPACING_MM * (deepest - k), 3), 5)
+        for k in numbers
+    ]
 
 
 def speech_proximity(electrodes: pd.DataFrame) -> np.ndarray:

@@ -193,13 +193,23 @@ _GRAPHEMES = sorted(
 )
 
 
+#: How the numbers among the real dataset's words (``1`` to ``12``) are spoken.
+NUMBERS = {
+    str(n): name
+    for n, name in enumerate(
+        "nul een twee drie vier vijf zes zeven acht negen tien elf twaalf".split()
+    )
+}
+
+
 def graphemes(word: str) -> list[str]:
     """Split a Dutch word into the graphemes the synthesizer knows.
 
     Parameters
     ----------
     word : str
-        A word of letters a-z (case is ignored; other characters are skipped).
+        A word of letters a-z (case is ignored; other characters are skipped), or a
+        number of :data:`NUMBERS`, spoken as its Dutch name.
 
     Returns
     -------
@@ -211,7 +221,7 @@ def graphemes(word: str) -> list[str]:
     ValueError
         If the word contains no letter the synthesizer can speak.
     """
-    text = "".join(ch for ch in word.lower() if "a" <= ch <= "z")
+    text = "".join(ch for ch in NUMBERS.get(word.strip(), word).lower() if "a" <= ch <= "z")
     units: list[str] = []
     i = 0
     while i < len(text):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,10 @@ import pandas as pd
 from neurospeech import audio as audio_features
 from neurospeech.simulate import anatomy, neural, speech
 from neurospeech.simulate.params import SimulationParams
+from neurospeech.simulate.timeline import Timeline
+
+if TYPE_CHECKING:
+    from neurospeech.simulate.like import Layout
 
 TASK = "wordProduction"
 #: Seconds of recording kept after the last word cue ends, as in the real files.
@@ -66,6 +70,12 @@ def word_latent(word: str, n_dims: int, seed: int) -> np.ndarray:
     return rng.standard_normal(n_dims)
 
 
+def _timeline(words: list[str], params: SimulationParams) -> Timeline:
+    """Make the sample's timeline: :func:`_events`, then :data:`TAIL` s after the last cue."""
+    duration = (params.n_words - 1) * params.trial_duration + params.word_duration + TAIL
+    return Timeline(_events(words, params), int(duration * params.sfreq), duration)
+
+
 def _events(words: list[str], params: SimulationParams) -> pd.DataFrame:
     """Alternating ``word`` and ``fixation`` rows, the last fixation dropped."""
     rows = []
@@ -117,7 +127,9 @@ def _timing(
     return gain, lag_ms
 
 
-def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
+def simulate_subject(
+    params: SimulationParams, index: int, like: Layout | None = None
+) -> SimulatedSubject:
     """Simulate participant ``index`` (0-based) of a dataset.
 
     The random stream depends on ``params.seed`` and ``index`` only, so a participant
@@ -129,6 +141,11 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         The dataset parameters.
     index : int
         0-based participant index; the BIDS label is ``index + 1``, zero-padded.
+    like : Layout, optional
+        An existing participant's layout (:func:`neurospeech.simulate.like.read_layout`):
+        its label, task (words and their timing, recording length) and channels (names,
+        order, descriptions) replace those drawn here; contacts without positions get
+        made-up ones (:func:`~neurospeech.simulate.anatomy.implant_named`).
 
     Returns
     -------
@@ -143,24 +160,28 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         ``speech_offset`` (seconds from the recording start) and ``latent``.
     """
     rng = np.random.default_rng([params.seed, index])
-    label = f"{index + 1:02d}"
+    label = f"{index + 1:02d}" if like is None else like.subject
     n_ch = params.n_channels[index]
     sfreq, audio_sfreq = params.sfreq, params.audio_sfreq
 
-    # --- task: words, cues, speech timing, audio ------------------------------------
-    replace = params.n_words > len(speech.VOCABULARY)
-    words = [str(w) for w in rng.choice(speech.VOCABULARY, params.n_words, replace=replace)]
-    events = _events(words, params)
-    duration = (params.n_words - 1) * params.trial_duration + params.word_duration + TAIL
-    n_samples = int(duration * sfreq)
-    n_audio = int(round(duration * audio_sfreq))
-    cues = np.arange(params.n_words) * params.trial_duration
+    # --- timeline: words, cues, speech timing, audio ------------------------------------
+    if like is None:
+        replace = params.n_words > len(speech.VOCABULARY)
+        drawn = rng.choice(speech.VOCABULARY, params.n_words, replace=replace)
+        timeline = _timeline([str(w) for w in drawn], params)
+    else:
+        timeline = like.timeline
+    trials = timeline.trials
+    words = trials["value"].astype(str).tolist()
+    events, n_samples = timeline.events, timeline.n_samples
+    n_audio = int(round(timeline.duration * audio_sfreq))
+    cues = trials["onset"].to_numpy(float)
 
     speaker = speech.Speaker.random(rng)
     audio = rng.standard_normal(n_audio) * 8.0 / AUDIO_PEAK  # room noise
-    max_speech = params.word_duration - params.speech_delay[1] - 0.1
-    onsets, offsets = np.zeros(params.n_words), np.zeros(params.n_words)
-    for k, word in enumerate(words):
+    onsets, offsets = np.zeros(len(words)), np.zeros(len(words))
+    for k, (word, shown) in enumerate(zip(words, trials["duration"])):
+        max_speech = shown - params.speech_delay[1] - 0.1
         wave = speech.synthesize_word(word, speaker, audio_sfreq, rng, max_speech)
         wave *= np.exp(rng.normal(0, 0.15))
         onsets[k] = cues[k] + rng.uniform(*params.speech_delay)
@@ -169,13 +190,15 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         offsets[k] = (first + wave.size) / audio_sfreq
     audio_int16 = np.round(audio / np.max(np.abs(audio)) * AUDIO_PEAK).astype(np.int16)
 
-    stimulus = np.full(n_samples, "", dtype=object)
-    for _, ev in events[events["trial_type"] == "word"].iterrows():
-        stop = ev["sample"] + int(round(params.word_duration * sfreq))
-        stimulus[ev["sample"] : stop] = ev["value"]
+    stimulus = timeline.stimulus(sfreq)
 
     # --- implantation and planted responses -----------------------------------------
-    electrodes = anatomy.implant(n_ch, rng)
+    if like is None:
+        electrodes = anatomy.implant(n_ch, rng)
+    elif like.electrodes is None:
+        electrodes = anatomy.implant_named(like.channels["name"].tolist(), rng)
+    else:
+        electrodes = like.electrodes
     score = -anatomy.speech_proximity(electrodes) + rng.normal(0, 10, n_ch)
     responsive = np.zeros(n_ch, bool)
     responsive[np.argsort(-score)[: params.n_responsive[index]]] = True
@@ -218,17 +241,21 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
     clock_start = float(np.round(rng.uniform(1e6, 1e7), 6))
     timestamps = clock_start + np.arange(n_samples) / sfreq
 
-    channels = pd.DataFrame(
-        {
-            "name": electrodes["name"],
-            "type": "SEEG",
-            "units": "µV",
-            "low_cutoff": 0.0,
-            "high_cutoff": sfreq / 2,
-            "description": anatomy.labels(electrodes),
-            "sampling_frequency": sfreq,
-            "status": "good",
-        }
+    channels = (
+        like.channels
+        if like is not None
+        else pd.DataFrame(
+            {
+                "name": electrodes["name"],
+                "type": "SEEG",
+                "units": "µV",
+                "low_cutoff": 0.0,
+                "high_cutoff": sfreq / 2,
+                "description": anatomy.labels(electrodes),
+                "sampling_frequency": sfreq,
+                "status": "good",
+            }
+        )
     )
     truth = {
         "subject": label,
@@ -254,6 +281,8 @@ def simulate_subject(params: SimulationParams, index: int) -> SimulatedSubject:
         "contamination_gain": leak_gain.tolist(),
         "speaker": {"f0": speaker.f0, "formant_scale": speaker.formant_scale},
     }
+    if like is not None:
+        truth["like"] = {"dataset": str(like.root), "electrodes_made_up": like.electrodes is None}
     return SimulatedSubject(
         subject=label,
         ieeg=ieeg,

@@ -9,12 +9,16 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from neurospeech import __version__, _io, layout
 from neurospeech.simulate.params import SimulationParams
 from neurospeech.simulate.subject import TASK, SimulatedSubject
+
+if TYPE_CHECKING:
+    from neurospeech.simulate.like import Layout
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +86,14 @@ def _tsv(path: Path, frame: pd.DataFrame, *, newline: str = "\n", float_format=N
     _io.write_text(path, text, newline="")
 
 
-def write_subject(root: Path, sim: SimulatedSubject, params: SimulationParams) -> list[Path]:
+def write_subject(
+    root: Path, sim: SimulatedSubject, params: SimulationParams, like: Layout | None = None
+) -> list[Path]:
     """Write one participant's files under ``root`` and its planted truth beside them.
+
+    With ``like`` (:class:`~neurospeech.simulate.like.Layout`), its sidecars are copied
+    byte for byte instead of written; made-up contact positions are written only where
+    it has none.
 
     Returns
     -------
@@ -100,6 +110,18 @@ def write_subject(root: Path, sim: SimulatedSubject, params: SimulationParams) -
         return root / rel
 
     write_nwb(out(ieeg_dir / f"{stem}_ieeg.nwb"), sim, params.audio_sfreq)
+    _io.write_json(out(truth_dir / f"{stem}_truth.json"), sim.truth)
+    if like is not None:
+        from neurospeech.simulate.like import copy_sidecars
+
+        written += copy_sidecars(like, root)
+        if like.electrodes is None:
+            _tsv(
+                out(ieeg_dir / f"{stem}_space-ACPC_electrodes.tsv"),
+                sim.electrodes,
+                float_format="%.3f",
+            )
+        return written
     _tsv(out(ieeg_dir / f"{stem}_events.tsv"), sim.events, newline="\r\n")
     _tsv(out(ieeg_dir / f"{stem}_channels.tsv"), sim.channels)
     _tsv(out(ieeg_dir / f"{stem}_space-ACPC_electrodes.tsv"), sim.electrodes, float_format="%.3f")
@@ -121,17 +143,25 @@ def write_subject(root: Path, sim: SimulatedSubject, params: SimulationParams) -
             "RecordingType": "continuous",
         },
     )
-    _io.write_json(out(truth_dir / f"{stem}_truth.json"), sim.truth)
     return written
 
 
-def write_dataset_files(root: Path, params: SimulationParams) -> list[Path]:
-    """Write the dataset-level files: description, participants, README, provenance."""
+def write_dataset_files(
+    root: Path, params: SimulationParams, like: list[Layout] | None = None
+) -> list[Path]:
+    """Write the dataset-level files: description, participants, README, provenance.
+
+    With ``like`` (the layouts of :func:`~neurospeech.simulate.like.read_layout`), the
+    participants are theirs and the README names the dataset whose layout was copied and
+    the participants whose contact positions are made up.
+    """
     written = []
+    labels = params.subjects if like is None else [layout.subject for layout in like]
+    name = "sample" if like is None else f"rehearsal in the layout of {like[0].root.name}"
     _io.write_json(
         root / "dataset_description.json",
         {
-            "Name": "neurospeech simulated sample in the SingleWordProductionDutch-iBIDS layout",
+            "Name": f"neurospeech simulated {name} in the SingleWordProductionDutch-iBIDS layout",
             "BIDSVersion": "1.7.0",
             "DatasetType": "raw",
             "License": "CC0",
@@ -141,7 +171,7 @@ def write_dataset_files(root: Path, params: SimulationParams) -> list[Path]:
     )
     participants = pd.DataFrame(
         {
-            "participant_id": [f"sub-{s}" for s in params.subjects],
+            "participant_id": [f"sub-{s}" for s in labels],
             "age": "n/a",
             "sex": "n/a",
             "hand": "n/a",
@@ -153,7 +183,7 @@ def write_dataset_files(root: Path, params: SimulationParams) -> list[Path]:
         "SIMULATED DATA. This dataset was written by neurospeech.simulate in the layout of\n"
         "SingleWordProductionDutch-iBIDS (Verwoert et al. 2022). It contains no recording of\n"
         "any person: the speech is synthesized and the sEEG is simulated from it. The planted\n"
-        f"truth of every participant is under {TRUTH_DIR.as_posix()}/.\n",
+        f"truth of every participant is under {TRUTH_DIR.as_posix()}/.\n" + _like_readme(like),
     )
     _io.write_json(
         root / TRUTH_DIR / "dataset_description.json",
@@ -188,3 +218,15 @@ def check_target(root: Path, overwrite: bool) -> None:
             f"{', ...' if len(existing) > 4 else ''}); pass overwrite=True (--overwrite) to "
             f"replace it"
         )
+
+
+def _like_readme(like: list[Layout] | None) -> str:
+    """Return the README's lines on the dataset whose layout was copied (none: sample)."""
+    if like is None:
+        return ""
+    made_up = [f"sub-{layout.subject}" for layout in like if layout.electrodes is None]
+    return (
+        f"\nThe layout (channels, events, recording lengths; sidecars byte for byte) is that\n"
+        f"of {like[0].root}. MADE-UP contact positions (electrodes.tsv): "
+        f"{', '.join(made_up) or 'none'}.\n"
+    )
