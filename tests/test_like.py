@@ -133,3 +133,18 @@ def test_numbers_among_the_words_are_spoken():
 
     assert speech.graphemes("12") == speech.graphemes("twaalf")
     assert speech.graphemes("`s") == ["s"]
+
+
+def test_a_layout_with_positions_keeps_them_and_names_a_missing_contact(tmp_path):
+    like = _shortened(tmp_path)
+    layout = read_layout(like, "10")
+    names = layout.channels["name"].tolist()
+    positions = pd.DataFrame({"name": names, "x": range(len(names)), "y": 0.0, "z": 0.0, "size": 5})
+    path = like / "sub-10" / "ieeg" / "sub-10_task-wordProduction_space-ACPC_electrodes.tsv"
+    positions[::-1].to_csv(path, sep="\t", index=False)  # any row order
+    layout = read_layout(like, "10")
+    assert layout.electrodes["name"].tolist() == names
+    assert layout.electrodes["x"].tolist() == list(range(len(names)))
+    positions.iloc[1:].to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match=f"{path} has no row for the channel.s. {names[0]} "):
+        read_layout(like, "10")

@@ -10,8 +10,8 @@ The sidecars are copied byte for byte; contacts without positions (no
 
 Examples
 --------
->>> from neurospeech.simulate.like import simulate_like
->>> simulate_like("data/rehearsal", "../shared/swpd-metadata/bids")  # doctest: +SKIP
+>>> from neurospeech.simulate import simulate_dataset
+>>> simulate_dataset("data/rehearsal", like="../shared/swpd-metadata/bids")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -128,8 +128,15 @@ def read_layout(root: str | os.PathLike, subject: str) -> Layout:
     except FileNotFoundError:
         electrodes = None
     else:
-        electrodes = bids.read_tsv(electrodes_path).set_index("name").loc[channels["name"]]
-        electrodes = electrodes.reset_index()
+        electrodes = bids.read_tsv(electrodes_path)
+        absent = sorted(set(channels["name"]) - set(electrodes.get("name", [])))
+        if absent:
+            raise ValueError(
+                f"{electrodes_path} has no row for the channel(s) {', '.join(absent)} of "
+                f"{found['channels.tsv'].name}: give every contact a position, or remove the "
+                f"file to have positions made up"
+            )
+        electrodes = electrodes.set_index("name").loc[channels["name"]].reset_index()
         found["space-ACPC_electrodes.tsv"] = electrodes_path
     return Layout(
         root=root,
@@ -151,8 +158,6 @@ def read_layouts(root: str | os.PathLike) -> list[Layout]:
     ValueError
         If the dataset has no participants.
     """
-    from neurospeech import bids
-
     layouts = [read_layout(root, label) for label in bids.subjects(root)]
     if not layouts:
         raise ValueError(f"{root} has no participants (sub-*) to simulate the layout of")
