@@ -14,7 +14,8 @@ def _simulate(args: argparse.Namespace) -> None:
     from neurospeech.simulate import simulate_dataset
     from neurospeech.simulate.params import from_arguments
 
-    if args.like is None:
+    like = args.like
+    if like is None:
         params = from_arguments(args)
     else:
         from neurospeech.simulate import SimulationParams
@@ -30,11 +31,12 @@ def _simulate(args: argparse.Namespace) -> None:
                 f"with --like the layout gives the participants, channels and events: "
                 f"{', '.join(given)} cannot be set (only --seed)"
             )
-        params = params_like(read_layouts(args.like), seed=args.seed or 0)
+        like = read_layouts(like)  # read once, for the parameters and the simulation
+        params = params_like(like, seed=args.seed or 0)
     simulate_dataset(
         args.root,
         params,
-        like=args.like,
+        like=like,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

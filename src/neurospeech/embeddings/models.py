@@ -211,15 +211,8 @@ def _load(space: FeatureSpace, revision: str | None, cache_dir) -> LoadedModel:
     except ModelUnavailableError:
         if not (space.untrained and space.kind == "speech"):
             raise
-        # a speech model's twin needs no file: its architecture card builds it offline
-        logger.info("%s: built from its architecture card (no files cached)", space.name)
-        return LoadedModel(
-            space,
-            revision,
-            _transformer(space, None),
-            feature_extractor=_feature_extractor(space, None),
-        )
-    logger.info("loading %s from %s", space.name, folder)
+        folder = None  # a speech model's twin needs no file: its card builds it offline
+    logger.info("loading %s from %s", space.name, folder or "its architecture card")
     if space.family == "fasttext":
         from gensim.models.fasttext import load_facebook_vectors
 

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -32,6 +33,9 @@ from neurospeech.simulate.writer import (
     write_dataset_files,
     write_subject,
 )
+
+if TYPE_CHECKING:
+    from neurospeech.simulate.like import Layout
 
 __all__ = [
     "SimulatedSubject",
@@ -49,7 +53,7 @@ def simulate_dataset(
     root: str | os.PathLike,
     params: SimulationParams | None = None,
     *,
-    like: str | os.PathLike | None = None,
+    like: str | os.PathLike | list[Layout] | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -67,8 +71,9 @@ def simulate_dataset(
     params : SimulationParams | None
         The simulation parameters; the defaults give the package's sample dataset (with
         ``like``: :func:`~neurospeech.simulate.like.params_like`).
-    like : path-like, optional
-        A BIDS dataset whose layout to copy (:mod:`neurospeech.simulate.like`): its
+    like : path-like or list of Layout, optional
+        A BIDS dataset whose layout to copy (:mod:`neurospeech.simulate.like`), or its
+        layouts already read (:func:`~neurospeech.simulate.like.read_layouts`): its
         participants, channels, events and recording lengths, sidecars byte for byte.
         ``params`` must then have its participants' channel counts.
     overwrite : bool
@@ -86,12 +91,12 @@ def simulate_dataset(
     if like is not None:
         from neurospeech.simulate.like import params_like, read_layouts
 
-        layouts = read_layouts(like)
+        layouts = read_layouts(like) if isinstance(like, str | os.PathLike) else list(like)
         params = params_like(layouts) if params is None else params
         if params.n_channels != tuple(len(layout.channels) for layout in layouts):
             raise ValueError(
                 f"the parameters' channel counts {params.n_channels} are not those of the "
-                f"participants of {like}"
+                f"participants of {layouts[0].root}"
             )
     params = SimulationParams() if params is None else params
     root = Path(root)

@@ -111,20 +111,15 @@ def write_subject(
 
     write_nwb(out(ieeg_dir / f"{stem}_ieeg.nwb"), sim, params.audio_sfreq)
     _io.write_json(out(truth_dir / f"{stem}_truth.json"), sim.truth)
+    if like is None or like.electrodes is None:
+        electrodes = out(ieeg_dir / f"{stem}_space-ACPC_electrodes.tsv")
+        _tsv(electrodes, sim.electrodes, float_format="%.3f")
     if like is not None:
         from neurospeech.simulate.like import copy_sidecars
 
-        written += copy_sidecars(like, root)
-        if like.electrodes is None:
-            _tsv(
-                out(ieeg_dir / f"{stem}_space-ACPC_electrodes.tsv"),
-                sim.electrodes,
-                float_format="%.3f",
-            )
-        return written
+        return written + copy_sidecars(like, root)
     _tsv(out(ieeg_dir / f"{stem}_events.tsv"), sim.events, newline="\r\n")
     _tsv(out(ieeg_dir / f"{stem}_channels.tsv"), sim.channels)
-    _tsv(out(ieeg_dir / f"{stem}_space-ACPC_electrodes.tsv"), sim.electrodes, float_format="%.3f")
     _io.write_json(
         out(ieeg_dir / f"{stem}_space-ACPC_coordsystem.json"),
         {"iEEGCoordinateSystem": "ACPC", "iEEGCoordinateUnits": "mm"},
