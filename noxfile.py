@@ -27,9 +27,13 @@ def install_locked(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pytest); extra arguments go to pytest."""
+    """Run the test suite (pytest) on one worker per core, at most 4; extra arguments go to pytest.
+
+    ``-- -n 0`` runs it in this process (pdb, a single test).
+    """
     install_locked(session, "test")
-    session.run("pytest", *session.posargs)
+    workers = ["-n", "auto", "--maxprocesses", "4", "--dist", "worksteal"]
+    session.run("pytest", *workers, *session.posargs)
 
 
 @nox.session

@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# Under pytest-xdist, each worker gets its share of the cores for BLAS, OpenMP and torch
+# (set before numpy or torch is imported; notebook kernels and subprocesses inherit it):
+# workers whose thread pools each span every core slow one another down many times over.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_share))
 
-from neurospeech import bids
-from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset
+import pytest  # noqa: E402
+
+from neurospeech import bids  # noqa: E402
+from neurospeech.simulate import SimulationParams, read_truth, simulate_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEUROSPEECH_SHARED", REPO.parent / "shared"))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neurospeech import audio, bids, embeddings, highgamma, nuisance
+from neurospeech.simulate import read_truth
 
 
 def test_voice_activity_hears_real_speech_and_not_silence(realspeech_dir):
@@ -67,8 +68,9 @@ def test_pitch_tracks_a_tone_and_leaves_noise_unvoiced():
     assert np.median(voicing[low]) > 0.5
 
 
-def test_nuisance_frames_are_on_the_neural_grid_and_mark_the_speech(sample_sub01, tmp_path):
-    recording, truth = sample_sub01
+def test_nuisance_frames_are_on_the_neural_grid_and_mark_the_speech(tiny_dataset, tmp_path):
+    recording = bids.read_recording(tiny_dataset, "01")
+    truth = read_truth(tiny_dataset, "01")
     frames = embeddings.frame_level("nuisance", recording, cache_dir=tmp_path)
     n_frames = len(highgamma.extract(recording.ieeg[:, :1], recording.sfreq))
     assert frames.shape == (1, n_frames, len(nuisance.COLUMNS)) and frames.dtype == np.float32

@@ -109,13 +109,15 @@ def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset
     assert notebook.count("<audio") == 2  # the two players of the example
 
 
-def test_failing_script_names_itself(tmp_path, tiny_dataset):
+def test_failing_script_names_itself(tmp_path, tiny_dataset, capfd):
     script = tmp_path / "99_broken.py"
     script.write_text("# %%\nraise ValueError('bad cell')\n")
     ctx = runtime.Context.of("broken", tiny_dataset, tmp_path / "paper")
     with pytest.raises(RuntimeError, match="99_broken.py failed"):
         pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     assert not (tmp_path / "nb" / "99_broken.ipynb").exists()
+    # the kernel talks over Unix sockets: no TCP port, no warning about one
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, tiny_dataset):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -47,6 +48,9 @@ def analysis_scripts(project_root: Path) -> list[Path]:
 def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path) -> Path:
     """Execute one percent script as a notebook and save the executed notebook.
 
+    The kernel talks to this process over Unix sockets (ZeroMQ's IPC transport), so no
+    TCP port of the machine is opened and nothing travels unencrypted over the network.
+
     Raises
     ------
     RuntimeError
@@ -56,17 +60,22 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config as KernelConfig
 
     notebook = jupytext.read(script)
     env_before = os.environ.copy()
     os.environ.update(ctx.to_env())
     try:
-        NotebookClient(
-            notebook,
-            kernel_name="python3",
-            timeout=1800,
-            resources={"metadata": {"path": str(cwd)}},
-        ).execute()
+        with tempfile.TemporaryDirectory(prefix="neurospeech-kernel-") as sockets:
+            # Unix sockets at an absolute path (the kernel runs in ``cwd``)
+            ipc = {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}
+            NotebookClient(
+                notebook,
+                kernel_name="python3",
+                timeout=1800,
+                resources={"metadata": {"path": str(cwd)}},
+                config=KernelConfig({"KernelManager": ipc}),
+            ).execute()
     except CellExecutionError as err:
         raise RuntimeError(f"{script} failed:\n{err}") from err
     finally:
