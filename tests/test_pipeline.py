@@ -271,11 +271,19 @@ def test_reproduce_skips_unchanged_steps_and_records_every_output(project, monke
     written = json.loads((root / "paper" / "manifest.json").read_text())
     assert written == json.loads(json.dumps(manifest))
     assert (root / "paper" / "build" / "index.html").exists()
+    # what each step cost, with the key it ran for (beside the manifest, not in it)
+    costs = json.loads(pipeline.usage_path(root / "paper").read_text())
+    assert list(costs) == ["01_decoding_baseline", "02_encoding"]
+    for stem, cost in costs.items():
+        assert cost["key"] == manifest["steps"][stem]["key"]
+        assert cost["wall_s"] > 0 and cost["peak_rss_bytes"] > 2**20 and cost["disk_bytes"] > 0
     # nothing changed: nothing runs, and the manifest has the same bytes
     before = (root / "paper" / "manifest.json").read_bytes()
+    recorded = pipeline.usage_path(root / "paper").read_bytes()
     pipeline.reproduce("swpd", root)
     assert runs.read_text().split() == ["first", "second"]
     assert (root / "paper" / "manifest.json").read_bytes() == before
+    assert pipeline.usage_path(root / "paper").read_bytes() == recorded
     # a changed script runs again; so does a step whose output was altered
     _write_step(root, "second", value=2)
     (root / "paper" / "tables" / "first.csv").write_text("tampered\n")

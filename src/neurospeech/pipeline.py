@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from neurospeech import _io, fingerprint, layout, lock, runtime
+from neurospeech import _io, fingerprint, layout, lock, runtime, usage
 from neurospeech import config as configuration
 from neurospeech.config import Config
 from neurospeech.store import Store
@@ -147,6 +147,22 @@ def _unowned(paper_dir: Path, steps: dict[str, dict]) -> list[Path]:
     owned = {rel for step in steps.values() for rel in step["outputs"]}
     found = [f for folder in OUTPUT_FOLDERS for f in fingerprint.files(paper_dir / folder)]
     return [p for p in found if p.relative_to(paper_dir).as_posix() not in owned]
+
+
+def usage_path(paper_dir: str | os.PathLike) -> Path:
+    """Return the file of what each step last cost when it ran (:mod:`neurospeech.usage`)."""
+    return Path(paper_dir) / "build" / "usage.json"
+
+
+def _record_usage(paper_dir: Path, stem: str, key: str, cost: usage.Usage) -> None:
+    """Keep a step's wall time, peak memory and disk written, with the key it ran for."""
+    path = usage_path(paper_dir)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):  # none yet, or damaged: start again
+        recorded = {}
+    recorded[stem] = {"key": key, **cost.to_dict()}
+    _io.write_json(path, dict(sorted(recorded.items())))
 
 
 def _run_step(
@@ -323,7 +339,10 @@ def _reproduce(
         done = records.get(script.stem, key)
         unfinished = ctx.journal.exists()
         if force or unfinished or done is None or not _intact(paper, done["outputs"]):
-            done = _run_step(script, key, description, records, ctx, root)
+            with usage.measure([derivatives, paper]) as cost:
+                done = _run_step(script, key, description, records, ctx, root)
+            logger.info("%s: %s", script.name, cost)
+            _record_usage(paper, script.stem, key, cost)
         else:
             logger.info("%s: inputs, configuration and outputs unchanged; not run", script.name)
         steps[script.stem] = {"script": done["script"], "key": key, "outputs": done["outputs"]}
