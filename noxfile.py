@@ -51,6 +51,13 @@ def verify(session: nox.Session) -> None:
 
 
 @nox.session
+def rehearse(session: nox.Session) -> None:
+    """Rehearse the real study on a dataset's layout (``-- --like BIDS_DIR [FOLDER]``)."""
+    install_locked(session)
+    session.run("neurospeech", "rehearse", *session.posargs)
+
+
+@nox.session
 def models(session: nox.Session) -> None:
     """Download the registry's models at their pinned commits into the Hugging Face cache."""
     install_locked(session)

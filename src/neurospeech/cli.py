@@ -109,6 +109,21 @@ def _reproduce(args: argparse.Namespace) -> None:
     )
 
 
+def _rehearse(args: argparse.Namespace) -> None:
+    from neurospeech import rehearsal
+
+    table = rehearsal.rehearse(
+        args.like,
+        args.folder,
+        args.project_root,
+        config=args.config,
+        seed=args.seed,
+        **_executor(args),
+    )
+    print(rehearsal.describe(table))
+    print(f"report: {args.folder / 'paper' / 'build' / 'index.html'} (marked REHEARSAL)")
+
+
 def _config(args: argparse.Namespace) -> None:
     import json
 
@@ -224,6 +239,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _executor_arguments(rep)
     rep.set_defaults(func=_reproduce)
+
+    reh = sub.add_parser(
+        "rehearse",
+        help="run the real study (swpd profile) on signals simulated in a dataset's layout, "
+        "with untrained stand-ins of every model; print each step's time, memory and disk",
+    )
+    reh.add_argument(
+        "--like",
+        type=Path,
+        required=True,
+        metavar="BIDS_DIR",
+        help="the dataset whose sidecars give the layout and sizes (no recording needed)",
+    )
+    reh.add_argument(
+        "folder",
+        type=Path,
+        nargs="?",
+        default=Path("rehearsal"),
+        help="where its dataset, caches and outputs go (default: rehearsal/; a second run resumes)",
+    )
+    reh.add_argument(
+        "--config", type=Path, help="TOML file of settings over the swpd profile's defaults"
+    )
+    reh.add_argument("--seed", type=int, default=0, help="seed of the simulation")
+    reh.add_argument("--project-root", type=Path, default=Path("."), help="the checkout")
+    _executor_arguments(reh)
+    reh.set_defaults(func=_rehearse)
 
     cfg = sub.add_parser(
         "config", help="check a configuration and print it whole, with the profile's defaults"

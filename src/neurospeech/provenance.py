@@ -16,6 +16,7 @@ from pathlib import Path
 import neurospeech
 from neurospeech import fingerprint
 from neurospeech.config import Config
+from neurospeech.embeddings import standins
 
 
 def git_state(project_root: str | os.PathLike) -> dict[str, object]:
@@ -78,6 +79,8 @@ def manifest(
         "steps": steps,
         "outputs": dict(sorted(o for step in steps.values() for o in step["outputs"].items())),
         "packages": fingerprint.package_versions(),
+        # a rehearsal says so (neurospeech.embeddings.standins): no number of it is a result
+        **({"rehearsal": True} if standins.rehearsal() else {}),
     }
 
 

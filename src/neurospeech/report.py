@@ -45,6 +45,11 @@ SIMULATED_BANNER = (
     "sample (neurospeech.simulate), not from recordings of people. Run "
     "<code>nox -s reproduce -- --profile swpd</code> for the real dataset."
 )
+REHEARSAL_BANNER = (
+    "REHEARSAL. Simulated signals in the real study's layout, analysed with untrained "
+    "stand-ins of every model (neurospeech rehearse): this run measures what the real "
+    "study costs in time, memory and disk; none of its numbers is a result."
+)
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
        line-height: 1.5; color: #222; }
@@ -286,6 +291,8 @@ def build(
     markdown = "\n\n".join([body, _rest(page, tables), _provenance(manifest, page)])
     content = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
     banner = f'<p class="simulated">{SIMULATED_BANNER}</p>\n' if simulated else ""
+    if manifest.get("rehearsal"):
+        banner = f'<p class="simulated">{REHEARSAL_BANNER}</p>\n'
     page_html = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         "<title>neurospeech: reproduction report</title>\n"

@@ -34,6 +34,7 @@ import pandas as pd
 from neurospeech import config as configuration
 from neurospeech import layout
 from neurospeech.config import Channels, Config
+from neurospeech.embeddings import standins
 
 #: The environment variables of a run.
 ENV = {
@@ -297,4 +298,6 @@ def start(step: str) -> Context:
     print(f"step: {step}; profile: {ctx.profile}; data: {ctx.bids_root}")
     if ctx.simulated:
         print("These are SIMULATED data (neurospeech.simulate), not recordings.")
+    if standins.rehearsal():
+        print("REHEARSAL: simulated signals in the real layout, untrained stand-in models.")
     return ctx

@@ -24,7 +24,7 @@ import numpy as np
 
 from neurospeech import highgamma, nuisance
 from neurospeech.bids import Recording
-from neurospeech.embeddings import cache, extract, registry
+from neurospeech.embeddings import cache, extract, registry, standins
 from neurospeech.embeddings.models import LoadedModel, ModelUnavailableError, load
 from neurospeech.embeddings.registry import (
     POOLINGS,
@@ -75,6 +75,8 @@ def _description(
         "subject": recording.subject,
         "input": cache.input_hash(recording, audio_input=space.kind != "text"),
         **params,
+        # a rehearsal's stand-ins never stand in for the real model's features
+        **({"rehearsal": True} if space.hf_id is not None and standins.rehearsal() else {}),
     }
 
 

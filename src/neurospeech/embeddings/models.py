@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from neurospeech import _io
-from neurospeech.embeddings import cards
+from neurospeech.embeddings import cards, standins
 from neurospeech.embeddings.registry import UNTRAINED_SEED, FeatureSpace, check_revision, get
 
 logger = logging.getLogger(__name__)
@@ -127,12 +127,15 @@ def snapshot(
     )
 
 
-def _transformer(space: FeatureSpace, folder: Path | None):
-    """Build the network: pretrained weights from ``folder``, or seeded random weights."""
+def _transformer(space: FeatureSpace, folder: Path | None, untrained: bool | None = None):
+    """Build the network: pretrained weights from ``folder``, or seeded random weights.
+
+    ``untrained`` (default: the space's own) builds the seeded twin of a trained model.
+    """
     import torch
     from transformers import AutoModel
 
-    if space.untrained:
+    if space.untrained if untrained is None else untrained:
         config = cards.config(space, folder)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)
@@ -189,9 +192,22 @@ def load(
     return loaded
 
 
+def _stand_in(space: FeatureSpace) -> LoadedModel:
+    """Return a rehearsal's stand-in of a Hugging Face model (:mod:`.standins`)."""
+    if space.family == "fasttext":
+        return LoadedModel(space, None, standins.StandInVectors())
+    network = _transformer(space, None, untrained=True)
+    if space.kind == "text":
+        return LoadedModel(space, None, network, tokenizer=standins.tokenizer_for(network.config))
+    return LoadedModel(space, None, network, feature_extractor=cards.feature_extractor(space))
+
+
 def _load(space: FeatureSpace, revision: str | None, cache_dir) -> LoadedModel:
     if space.family == "log-mel":
         return LoadedModel(space, None)
+    if space.hf_id is not None and standins.rehearsal():
+        logger.info("rehearsal: %s is its untrained twin (architecture card)", space.name)
+        return _stand_in(space)
     if space.hf_id is None:  # an untrained control built from the library's defaults
         return LoadedModel(
             space,
