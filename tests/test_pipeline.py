@@ -132,13 +132,14 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
         "pca_on_all_trials": True,
         "published_trial_length": 2.0,
     }
-    settings = {
+    settings = {  # one participant (time): the counts below are per participant
+        "participants": ["01"],
         "paper_protocol": {
             "feature_spaces": ["log-mel"],
             "conditions": [paper_like],
             "n_shuffles": 100,
             "n_permutations": 100,
-        }
+        },
     }
     ctx = runtime.Context.of(
         "paper_protocol", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
@@ -147,32 +148,33 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
     audit = pd.read_csv(ctx.tables / "protocol_audit.csv")
     spaces = {"log-mel", "raw, flattened", "planted latent (oracle)"}
     assert set(audit["feature_space"]) == spaces
-    assert len(audit) == 2 * 2 * 3  # participants x trial lengths x predictors
+    assert len(audit) == 2 * 3  # trial lengths x predictors
     assert audit["p_shuffle"].between(0, 1).all() and audit["p_shuffle"].min() >= 1 / 101
     assert (audit["p_shuffle_holm"] >= audit["p_shuffle"]).all()
     assert (audit["word_level_p_holm"] >= audit["word_level_p_fwe"]).all()
     raw = audit[audit["feature_space"] == "raw, flattened"].set_index("trial_length")
-    assert list(raw.loc[1.0, "dims"]) == [49 * 768] * 2  # frames x the last layer's dims
-    assert list(raw.loc[2.0, "dims"]) == [99 * 768] * 2
-    assert audit.loc[audit["published_run"], "feature_space"].tolist() == ["raw, flattened"] * 2
+    assert raw.loc[1.0, "dims"] == 49 * 768  # frames x the last layer's dims
+    assert raw.loc[2.0, "dims"] == 99 * 768
+    assert audit.loc[audit["published_run"], "feature_space"].tolist() == ["raw, flattened"]
     folds = pd.read_csv(ctx.tables / "protocol_folds.csv")
-    assert len(folds) == 2 * 2 * 4 * 20  # ... x (3 predictors + the mean) x words
+    assert len(folds) == 2 * 4 * 20  # ... x (3 predictors + the mean) x words
     recovery = pd.read_csv(ctx.tables / "protocol_recovery.csv")
     assert len(recovery) == len(audit)
     variance = pd.read_csv(ctx.tables / "protocol_variance.csv")
-    assert len(variance) == 2 * 2 and (variance["ratio"] > 1).all()
+    assert len(variance) == 2 and (variance["ratio"] > 1).all()
     assert (variance["predicted_pcc"] - variance["observed_pcc"]).abs().max() < 0.1
     beside = pd.read_csv(ctx.tables / "protocol_published.csv")
     assert len(beside) == 4 * 9 and (beside["ours"] == "simulated").all()  # published rows
     for name in ("protocol_r2_boxplots", "protocol_r2_histogram", "protocol_audit"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
-    assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 2 * 4
+    assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 4
 
 
 def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
     script = REPO / "analysis" / "04_encoding.py"
     # every channel kept: the count below is the dataset's (the check's own tests are elsewhere)
-    settings = {  # every analysis at test size
+    settings = {  # every analysis at test size, one participant
+        "participants": ["01"],
         "encoding": {
             "layers": [0, 12],
             "n_shifts": 200,
@@ -197,13 +199,13 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
     assert {"r", "p", "q", "p_fwe", "best_lag_ms", "x", "y", "z", "region"} <= set(
         electrodes.columns
     )
-    assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8 + 10
+    assert len(electrodes[electrodes["feature_space"] == "log-mel"]) == 8
     assert electrodes.loc[electrodes["layer"] > 0, "p_fwe_layers"].between(0, 1).all()
     assert len(pd.read_csv(ctx.tables / "encoding_recovery.csv")) == 1
     for name in ("encoding_profiles", "encoding_map", "encoding_regions", "encoding_partition"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
     partition = pd.read_csv(ctx.tables / "encoding_partition.csv")
-    assert len(partition) == 4 * (8 + 10) and partition["planted_timing"].any()
+    assert len(partition) == 4 * 8 and partition["planted_timing"].any()
     tests = pd.read_csv(ctx.tables / "encoding_layer_tests.csv")
     assert set(tests["comparison"]) == {"layer", "minus first layer"}
     assert set(pd.read_csv(ctx.tables / "partition_recovery.csv")["planted"]) == {
@@ -212,8 +214,8 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
         "silent",
     }
     by_reference = pd.read_csv(ctx.tables / "encoding_reference.csv")
-    assert by_reference["reference"].tolist() == ["original", "bipolar"] * 2
-    assert by_reference["electrodes"].tolist()[::2] == [8, 10]
+    assert by_reference["reference"].tolist() == ["original", "bipolar"]
+    assert by_reference["electrodes"].tolist()[0] == 8
 
 
 _STEP = """# %%
