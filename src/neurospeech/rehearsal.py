@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from neurospeech import _io, pipeline, usage
-from neurospeech.config import Config
+from neurospeech import config as configuration
+from neurospeech.config import Config, select_participants
 from neurospeech.embeddings.standins import REHEARSAL_ENV
 
 
@@ -38,8 +39,20 @@ def _rehearsing():
                 os.environ[name] = value
 
 
-def simulate_like(like: str | os.PathLike, folder: str | os.PathLike, seed: int = 0) -> Path:
+def simulate_like(
+    like: str | os.PathLike,
+    folder: str | os.PathLike,
+    seed: int = 0,
+    participants: tuple[str, ...] = (),
+) -> Path:
     """Simulate the dataset of the rehearsal in ``folder/data/swpd`` unless it is there.
+
+    Parameters
+    ----------
+    like, folder, seed
+        As for :func:`rehearse`.
+    participants : tuple of str
+        The participants of ``like`` to simulate (default: all).
 
     Returns
     -------
@@ -51,6 +64,8 @@ def simulate_like(like: str | os.PathLike, folder: str | os.PathLike, seed: int 
     bids_root = Path(folder) / "data" / "swpd"
     if not (bids_root / "dataset_description.json").exists():
         layouts = read_layouts(like)
+        chosen = select_participants(participants, [layout.subject for layout in layouts], like)
+        layouts = [layout for layout in layouts if layout.subject in chosen]
         simulate_dataset(bids_root, params_like(layouts, seed=seed), like=layouts)
     return bids_root
 
@@ -78,7 +93,8 @@ def rehearse(
     project_root : path-like
         The checkout whose ``analysis/`` scripts run.
     config : Config or path-like, optional
-        Settings over the ``swpd`` profile's defaults (for example fewer participants).
+        Settings over the ``swpd`` profile's defaults (for example fewer participants:
+        only those are simulated).
     seed : int
         Seed of the simulation.
     workers, scheduler
@@ -92,10 +108,12 @@ def rehearse(
         (time and disk summed, the largest peak).
     """
     folder = Path(folder).resolve()
+    if not isinstance(config, Config):
+        config = configuration.load(config, profile="swpd")
     simulated = folder / "paper" / "build" / "simulate.json"
     if not simulated.exists():
         with usage.measure([folder]) as cost:
-            simulate_like(like, folder, seed=seed)
+            simulate_like(like, folder, seed=seed, participants=config.participants)
         _io.write_json(simulated, cost.to_dict())
     with _rehearsing():
         pipeline.reproduce(
