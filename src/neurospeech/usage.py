@@ -99,7 +99,7 @@ def measure(folders: Iterable[str | os.PathLike] = ()) -> Iterator[Usage]:
 
     Examples
     --------
-    >>> with measure([Path(".")]) as usage:
+    >>> with measure() as usage:  # no folder: time and memory only
     ...     data = bytearray(10**6)
     >>> usage.wall_s >= 0 and usage.peak_rss_bytes > 0
     True
