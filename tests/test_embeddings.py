@@ -3,6 +3,7 @@ loaded offline through the same code path as the real ones."""
 
 import dataclasses
 import json
+import os
 import time
 
 import numpy as np
@@ -488,3 +489,61 @@ def test_causal_frames_read_no_audio_after_their_time(hub, offline, recording):
     assert np.array_equal(cached, before)
     with pytest.raises(ValueError, match="pick one"):
         embeddings.frame_level(loaded, recording, causal=True, per_trial=True)
+
+
+def test_frame_level_layers_cache_only_their_mean(hub, offline, recording, tmp_path):
+    loaded = _load(hub, "wav2vec2-xls-r-300m")
+    every = embeddings.frame_level(loaded, recording, per_trial=True)
+    mean = embeddings.frame_level(
+        loaded, recording, per_trial=True, layers=[-1, -2, -1], cache_dir=tmp_path
+    )
+    assert mean.shape == (1, *every.shape[1:])
+    np.testing.assert_allclose(mean[0], every[-2:].mean(axis=0), atol=2e-3 * np.abs(every).max())
+    (stored,) = tmp_path.glob("*.npy")
+    assert np.load(stored).shape[0] == 1  # only the mean is on disk
+    with pytest.raises(ValueError, match="at least one hidden state"):
+        embeddings.frame_level(loaded, recording, layers=[])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "ten"])
+def test_a_bad_cache_budget_is_an_error_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv(cache.BUDGET_ENV, value)
+    with pytest.raises(ValueError, match=f"NEUROSPEECH_CACHE_GIB='{value}': give"):
+        cache.budget()
+
+
+def test_the_cache_budget_defaults_to_10_gib_and_may_be_unlimited(monkeypatch):
+    monkeypatch.delenv(cache.BUDGET_ENV, raising=False)
+    assert cache.budget() == 10 * 2**30
+    monkeypatch.setenv(cache.BUDGET_ENV, "0.5")
+    assert cache.budget() == 2**29
+    monkeypatch.setenv(cache.BUDGET_ENV, "inf")
+    assert cache.budget() == np.inf
+
+
+def test_trim_removes_the_least_recently_used_entries_beyond_the_budget(
+    tmp_path, recording, caplog
+):
+    first, second = tmp_path / "sub-01", tmp_path / "sub-02"
+    paths = {
+        length: embeddings.frame_level_file(
+            "log-mel", recording, cache_dir=folder, window=length, shift=0.01
+        )
+        for length, folder in ((0.05, first), (0.04, second), (0.03, first))
+    }
+    for age, path in zip((300, 200, 100), paths.values(), strict=True):
+        os.utime(path, (time.time() - age, time.time() - age))
+    one = paths[0.05].stat().st_size
+    assert cache.size([first, second]) == sum(p.stat().st_size for p in paths.values())
+    # a use makes an entry the newest
+    embeddings.frame_level_file("log-mel", recording, cache_dir=first, window=0.05, shift=0.01)
+    assert cache.trim([first, second], 2.5 * one) == [paths[0.04]]  # the oldest now
+    assert not paths[0.04].exists() and not paths[0.04].with_suffix(".json").exists()
+    # the entries of a kept folder stay, however old
+    assert cache.trim([first, second], 0, keep=[first]) == []
+    assert cache.trim([first, second], 0) == [paths[0.03], paths[0.05]]
+    assert cache.size([first, second]) == 0
+    # a removed entry is computed again, as a missing one (no warning of damage)
+    with caplog.at_level("WARNING"):
+        embeddings.frame_level_file("log-mel", recording, cache_dir=second, window=0.04, shift=0.01)
+    assert paths[0.04].exists() and "damaged" not in caplog.text

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from neurospeech import bids, config, embeddings, encoding, encoding_grid, grid, highgamma
+from neurospeech import bids, config, embeddings, encoding, encoding_grid, grid, highgamma, layout
+from neurospeech.embeddings import cache
 from neurospeech.simulate import SimulationParams, simulate_dataset
 
 # spawned worker processes cannot import this test module: ship its functions by value
@@ -329,3 +330,29 @@ def test_a_trained_model_is_compared_with_its_untrained_twin_layer_by_layer():
     assert twins.loc[0, "value"] == pytest.approx(0.0) and twins.loc[0, "p"] > 0.5
     swaps = tests[tests["comparison"] == "layer"].set_index(["space", "layer"])["p_swap"]
     assert swaps.loc[("xlsr", 6)] == pytest.approx(1 / 21)
+
+
+def test_encoding_batches_keep_the_features_caches_within_their_budget(tmp_path):
+    """The first participant alone, then as many as fit; the others trimmed before each."""
+    derivatives, size = tmp_path / "derivatives", 1000
+    store = {}
+
+    def extract(batch):  # what a batch's features tasks write: `size` bytes a participant
+        for sub in batch:
+            folder = layout.features(derivatives, sub)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "states.json").write_text("{}")
+            np.save(folder / "states.npy", np.zeros(size - 128, np.uint8))  # 128: the header
+            store[sub] = folder / "states.npy"
+
+    batches, totals = [], []
+    for batch in encoding_grid._batches(["01", "02", "03", "04", "05"], derivatives, 2.5 * size):
+        extract(batch)
+        batches.append(batch)
+        totals.append(cache.size(layout.feature_caches(derivatives)))
+    assert batches == [["01"], ["02", "03"], ["04", "05"]]
+    assert max(totals) <= 2.5 * size and totals[-1] == 2 * size
+    assert [sub for sub, path in store.items() if path.exists()] == ["04", "05"]
+    # no limit: one batch, nothing removed
+    assert list(encoding_grid._batches(["01", "02"], derivatives, np.inf)) == [["01", "02"]]
+    assert store["05"].exists()

@@ -561,3 +561,22 @@ def test_contrastive_script_with_one_target_space(tmp_path, tiny_dataset):
     assert set(curve["calibration_words"]) == {0, 5}
     for name in ("contrastive_topk", "contrastive_offsets", "contrastive_calibration"):
         assert (ctx.figures / f"{name}.svg").stat().st_size > 0
+
+
+def test_the_features_caches_are_trimmed_to_their_budget_after_each_step(
+    project, monkeypatch, tmp_path
+):
+    root, runs = project
+    caches = layout.derivatives(root / "data" / "swpd") / layout.FEATURES
+    for sub in ("01", "02"):
+        (caches / f"sub-{sub}").mkdir(parents=True)
+        (caches / f"sub-{sub}" / "old.json").write_text("{}")
+        np.save(caches / f"sub-{sub}" / "old.npy", np.zeros(2**20, np.uint8))
+    os.utime(caches / "sub-01" / "old.npy", (0, 0))  # the least recently used
+    monkeypatch.setenv("NEUROSPEECH_CACHE_GIB", "bad")
+    with pytest.raises(ValueError, match="NEUROSPEECH_CACHE_GIB='bad'"):
+        pipeline.reproduce("swpd", root)
+    assert runs.read_text() == ""  # refused before any step
+    monkeypatch.setenv("NEUROSPEECH_CACHE_GIB", str(1.5 * 2**20 / 2**30))
+    pipeline.reproduce("swpd", root)
+    assert sorted(p.parent.name for p in caches.rglob("*.npy")) == ["sub-02"]

@@ -27,9 +27,10 @@ tests across layers and across lags join the tasks' per-shift maxima afterwards.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from neurospeech import (
     stats,
 )
 from neurospeech.config import Channels, Encoding
+from neurospeech.embeddings import cache
 
 #: Feature space of the lag profile and of the acoustic baseline fit.
 ACOUSTIC = "log-mel"
@@ -471,6 +473,12 @@ def run(
     ``neurospeech-grid/sub-XX`` under ``derivatives`` (kept there: a run computes only
     what is missing).
 
+    The participants run in batches that keep the features caches within their budget
+    (:func:`neurospeech.embeddings.cache.budget`): the first alone, then as many at a
+    time as its features' size allows (all at once without a limit; on the sample, all
+    the rest). Before a batch, the least recently used features of the others are
+    removed; a later run that needs them computes them again.
+
     Parameters
     ----------
     bids_root : path-like
@@ -494,11 +502,62 @@ def run(
     ------
     neurospeech.grid.GridError
         Tasks failed (each named with its participant, space and layer or lag); the
-        others' results are kept.
+        others' results are kept, and the other batches ran.
     """
     root = Path(bids_root)
     settings = settings or Channels()
     derivatives = Path(derivatives) if derivatives is not None else layout.derivatives(root)
+    hashes = fingerprint.input_hashes(root)
+    fits, failed, blocked = {}, {}, []
+    for batch in _batches(list(subjects), derivatives, cache.budget()):
+        try:
+            files = _features(root, batch, config, client, derivatives, progress)
+            fits.update(
+                _fit_batch(
+                    root, batch, files, config, settings, client, derivatives, hashes, progress
+                )
+            )
+        except grid.GridError as err:  # the next batches still run
+            failed.update(err.failed)
+            blocked += err.blocked
+    if failed:
+        raise grid.GridError(failed, blocked)
+    return fits
+
+
+def _batches(subjects: list[str], derivatives: Path, max_bytes: float) -> Iterator[list[str]]:
+    """Yield the participants in batches whose features caches fit in ``max_bytes`` together.
+
+    No limit: one batch. Otherwise one participant first; its cache's size then sets how
+    many share each later batch. Before each batch the caches of the others are trimmed
+    (:func:`neurospeech.embeddings.cache.trim`) so that the batch's features fit.
+    """
+    if math.isinf(max_bytes):
+        yield subjects
+        return
+    per_participant = None
+    while subjects:
+        count = 1 if per_participant is None else max(1, int(max_bytes // per_participant))
+        batch, subjects = subjects[:count], subjects[count:]
+        caches = [layout.features(derivatives, sub) for sub in batch]
+        cache.trim(
+            layout.feature_caches(derivatives),
+            max_bytes - len(batch) * (per_participant or 0),
+            keep=caches,
+        )
+        yield batch
+        per_participant = max(1, *(cache.size([folder]) for folder in caches))
+
+
+def _features(
+    root: Path,
+    subjects: list[str],
+    config: Encoding,
+    client,
+    derivatives: Path,
+    progress: bool,
+) -> dict[tuple[str, str], dict[str, object]]:
+    """Run the features tasks of ``subjects``; return :func:`features` by participant and space."""
     spaces = [ACOUSTIC, NUISANCE, *config.speech_models]
     found = grid.run(
         [
@@ -523,9 +582,21 @@ def run(
         desc="features",
         progress=progress,
     )
-    files = {(t.label["sub"], t.label["space"]): result for t, result in found.results.items()}
+    return {(t.label["sub"], t.label["space"]): result for t, result in found.results.items()}
 
-    hashes = fingerprint.input_hashes(root)
+
+def _fit_batch(
+    root: Path,
+    subjects: list[str],
+    files: dict[tuple[str, str], dict[str, object]],
+    config: Encoding,
+    settings: Channels,
+    client,
+    derivatives: Path,
+    hashes: dict[str, str],
+    progress: bool,
+) -> dict[str, ParticipantFits]:
+    """Run the fits of ``subjects`` on their features ``files``; join them by participant."""
     shifts = {"n_shifts": config.n_shifts, "seed": config.seed}
     tasks, plan = [], {}
     for sub in subjects:

@@ -38,6 +38,11 @@ def features(derivatives_dir: str | os.PathLike, subject: str) -> Path:
     return Path(derivatives_dir) / FEATURES / f"sub-{subject}"
 
 
+def feature_caches(derivatives_dir: str | os.PathLike) -> list[Path]:
+    """Return every participant's features cache under ``derivatives_dir`` (they share a budget)."""
+    return sorted((Path(derivatives_dir) / FEATURES).glob("sub-*"))
+
+
 def grid(derivatives_dir: str | os.PathLike) -> Path:
     """Return the folder of the task grids' kept results under ``derivatives_dir``."""
     return Path(derivatives_dir) / GRID

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from neurospeech import _io, fingerprint, layout, lock, runtime, usage
 from neurospeech import config as configuration
 from neurospeech.config import Config
+from neurospeech.embeddings import cache
 from neurospeech.store import Store
 
 logger = logging.getLogger(__name__)
@@ -315,6 +316,7 @@ def _reproduce(
         stale.unlink(missing_ok=True)
     inputs = fingerprint.input_hashes(bids_root)
     salt = fingerprint.salt()
+    budget = cache.budget()  # a bad NEUROSPEECH_CACHE_GIB stops the run now
     records = Store(paper / "build" / "steps", fmt=None)
     steps = {}
     for script in tqdm(scripts, desc="analyses"):
@@ -343,6 +345,7 @@ def _reproduce(
                 done = _run_step(script, key, description, records, ctx, root)
             logger.info("%s: %s", script.name, cost)
             _record_usage(paper, script.stem, key, cost)
+            cache.trim(layout.feature_caches(derivatives), budget)
         else:
             logger.info("%s: inputs, configuration and outputs unchanged; not run", script.name)
         steps[script.stem] = {"script": done["script"], "key": key, "outputs": done["outputs"]}

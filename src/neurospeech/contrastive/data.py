@@ -76,15 +76,17 @@ def target_features(
     wav2vec 2.0; a space with fewer layers (log-mel has one) averages those it has.
     With ``per_trial`` (the default) a speech model hears each trial's audio alone
     (:func:`neurospeech.embeddings.frame_level`), so a word's targets carry no context
-    of the words before or after it.
+    of the words before or after it. Only the mean is cached.
 
     Returns
     -------
     features : ndarray, shape (n_frames, dim), float32
     """
-    states = embeddings.frame_level(space, recording, per_trial=per_trial, cache_dir=cache_dir)
-    chosen = sorted({int(k) % len(states) for k in np.atleast_1d(layers)})
-    return states[chosen].mean(axis=0, dtype=np.float32)
+    layers = [int(layer) for layer in np.atleast_1d(layers)]
+    states = embeddings.frame_level(
+        space, recording, per_trial=per_trial, layers=layers, cache_dir=cache_dir
+    )
+    return states[0]
 
 
 @dataclass(frozen=True)

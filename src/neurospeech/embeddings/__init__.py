@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +206,7 @@ def _frame_level_job(
     context: float = 4.0,
     per_trial: bool = False,
     causal: bool = False,
+    layers: Sequence[int] | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> tuple[dict, Callable[[], np.ndarray]]:
@@ -214,6 +215,11 @@ def _frame_level_job(
     if space.kind == "text":
         raise ValueError(f"{space.name} is a text model: it has no frame-level features")
     params = {"window": window, "shift": shift}
+    if layers is not None:
+        layers = sorted({int(layer) for layer in layers})
+        if not layers:
+            raise ValueError("layers: give at least one hidden state to average, or None")
+        params["mean_of_layers"] = layers
     if space.kind == "speech":
         if causal and per_trial:
             raise ValueError("causal and per_trial features are two different runs: pick one")
@@ -227,6 +233,13 @@ def _frame_level_job(
             params["device"] = device
 
     def compute() -> np.ndarray:
+        states = every_layer()
+        if layers is None:
+            return states
+        chosen = sorted({layer % len(states) for layer in layers})
+        return states[chosen].mean(axis=0, keepdims=True, dtype=np.float32)
+
+    def every_layer() -> np.ndarray:
         if space.kind == "acoustic":
             return extract.log_mel_frames(recording, window=window, shift=shift)
         if space.kind == "nuisance":
@@ -264,11 +277,12 @@ def frame_level(
     context: float = 4.0,
     per_trial: bool = False,
     causal: bool = False,
+    layers: Sequence[int] | None = None,
     cache_dir: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
-    """Features of every neural frame, from every layer.
+    """Features of every neural frame, from every layer (or the mean of some).
 
     Parameters
     ----------
@@ -287,6 +301,11 @@ def frame_level(
     causal : bool
         Past-only features (:func:`~neurospeech.embeddings.extract.causal_frames`): a
         frame reads the ``context`` seconds before its time and nothing after.
+    layers : sequence of int, optional
+        Hidden states (negative: from the last; a space with fewer has them taken modulo
+        its count) averaged into one layer, which is all that is cached: a model's
+        every layer is ``n_layers`` times the disk (for XLS-R, 25 x 1024 values a frame).
+        None: every layer, each kept.
     cache_dir : path-like, optional
     device : str
         Where a model named by ``space`` runs on a cache miss (e.g. ``"cuda"``); features
@@ -297,7 +316,8 @@ def frame_level(
     Returns
     -------
     features : ndarray, shape (n_layers, n_frames, dim), float32
-        Exactly one row per frame of ``highgamma.extract(recording.ieeg, ...)``.
+        Exactly one row per frame of ``highgamma.extract(recording.ieeg, ...)``; one
+        layer with ``layers``.
     """
     description, compute = _frame_level_job(
         space,
@@ -308,6 +328,7 @@ def frame_level(
         context=context,
         per_trial=per_trial,
         causal=causal,
+        layers=layers,
         device=device,
         progress=progress,
     )

@@ -10,11 +10,21 @@ features, or another version of torch or transformers, computes them again. A da
 file (truncated, foreign, of the wrong shape) is computed again with a warning naming
 it. Values are float16 where every layer keeps a Pearson r of at least 0.999 with the
 float32 values, float32 elsewhere.
+
+The caches of a dataset's participants share a budget (:func:`budget`, 10 GiB unless
+``NEUROSPEECH_CACHE_GIB`` says otherwise): :func:`trim` removes the least recently used
+entries beyond it, and a removed entry is computed again when next asked for. Every
+layer of XLS-R at 100 frames a second is 1.5 GB a participant in float16, so the real
+study's frame-level features (about 4.5 GB a participant) do not all fit: the encoding
+grid runs as many participants at a time as the budget holds (see
+:func:`neurospeech.encoding_grid.run`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +32,107 @@ from typing import Any
 
 import numpy as np
 
-from neurospeech import stats
+from neurospeech import lock, stats
 from neurospeech.bids import Recording
 from neurospeech.store import Store
 
+logger = logging.getLogger(__name__)
+
 #: Smallest per-layer r between float16 and float32 for float16 storage.
 MIN_R_FLOAT16 = 0.999
+#: Environment variable: the most the features caches of a dataset hold, in GiB.
+BUDGET_ENV = "NEUROSPEECH_CACHE_GIB"
+#: Its default: the real study's frame-level features of two participants fit.
+DEFAULT_BUDGET_GIB = 10.0
+
+
+def budget() -> float:
+    """Return the features caches' budget in bytes (``inf``: no limit).
+
+    Read from ``NEUROSPEECH_CACHE_GIB`` (a positive number of GiB, or ``inf``), else
+    :data:`DEFAULT_BUDGET_GIB`.
+
+    Raises
+    ------
+    ValueError
+        If the variable is not a positive number; the message names it.
+    """
+    text = os.environ.get(BUDGET_ENV, "").strip()
+    try:
+        gib = float(text) if text else DEFAULT_BUDGET_GIB
+    except ValueError:
+        gib = math.nan
+    if not gib > 0:  # NaN too
+        raise ValueError(
+            f"{BUDGET_ENV}={text!r}: give the features caches' budget as a positive "
+            "number of GiB, or inf for no limit"
+        )
+    return gib * 2**30
+
+
+def _entries(folders: list[Path]) -> list[tuple[Path, Path]]:
+    """Return the (value, description) files of the entries in ``folders``."""
+    return [
+        (value, value.with_suffix(".json"))
+        for folder in folders
+        for value in sorted(folder.glob("*.npy"))
+        if value.with_suffix(".json").exists()
+    ]
+
+
+def size(folders: list[str | os.PathLike]) -> int:
+    """Return the bytes of the cached values in ``folders`` (missing folders hold none)."""
+    return sum(value.stat().st_size for value, _ in _entries([Path(f) for f in folders]))
+
+
+def trim(
+    folders: list[str | os.PathLike],
+    max_bytes: float,
+    *,
+    keep: list[str | os.PathLike] = (),
+) -> list[Path]:
+    """Remove the least recently used entries of ``folders`` until they hold ``max_bytes``.
+
+    Recency is the value file's modification time, which :func:`store` renews on every
+    use. An entry being read elsewhere stays readable there (its file is unlinked, not
+    overwritten), and is computed again when next asked for.
+
+    Parameters
+    ----------
+    folders : list of path-like
+        Caches that share the budget (e.g. every participant's).
+    max_bytes : float
+    keep : list of path-like
+        Caches whose entries are never removed (e.g. those a running batch needs); they
+        count towards the total.
+
+    Returns
+    -------
+    removed : list of Path
+        The value files removed, oldest first.
+    """
+    kept = {Path(folder).resolve() for folder in keep}
+    entries = _entries([Path(folder) for folder in folders])
+    total = sum(value.stat().st_size for value, _ in entries)
+    removed = []
+    for value, description in sorted(entries, key=lambda entry: entry[0].stat().st_mtime):
+        if total <= max_bytes:
+            break
+        if value.parent.resolve() in kept:
+            continue
+        with lock.hold(value.parent / ".lock", f"trimming {value.parent}", wait=600):
+            total -= value.stat().st_size
+            description.unlink(missing_ok=True)  # first: the entry is gone, not damaged
+            value.unlink(missing_ok=True)
+        removed.append(value)
+    if removed:
+        logger.info(
+            "features caches over %.1f GiB: removed %d entries (they are computed again "
+            "when next needed)",
+            max_bytes / 2**30,
+            len(removed),
+        )
+    return removed
 
 
 def input_hash(recording: Recording, *, audio_input: bool) -> str:
@@ -96,7 +201,9 @@ def store(
         return values.astype(storage_dtype(values))
 
     features.fetch(name, description, make, check=_check_rows(description["rows"]))
-    return features.value_path(name)
+    path = features.value_path(name)
+    os.utime(path)  # used now: the last to go when the caches are trimmed
+    return path
 
 
 def read(path: str | os.PathLike, layer: int | None = None) -> np.ndarray:
