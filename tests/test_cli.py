@@ -128,3 +128,39 @@ def test_workers_and_scheduler_exclude_each_other(capsys):
         main(["reproduce", "--workers", "2", "--scheduler", "tcp://localhost:8786"])
     assert info.value.code == 2
     assert "not allowed with argument --workers" in capsys.readouterr().err
+
+
+def test_any_error_is_one_line_and_status_2_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import neurospeech.cli
+
+    def broken(args):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(neurospeech.cli, "_config", broken)
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "neurospeech config: error: TypeError: unsupported operand "
+        "(a bug? --debug prints its traceback)\n"
+    )
+    assert main(["--debug", "config"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert err.endswith("neurospeech config: error: TypeError: unsupported operand\n")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neurospeech.cli, "_config", interrupted)
+    assert main(["config"]) == 130
+    assert capsys.readouterr().err == "neurospeech config: interrupted\n"
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_workers_must_be_a_count(workers, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["reproduce", "--workers", workers])
+    assert exit_status.value.code == 2
+    assert (
+        f"--workers: give a whole number of at least 1, not '{workers}'" in capsys.readouterr().err
+    )

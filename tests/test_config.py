@@ -96,8 +96,24 @@ def test_a_toml_file_overrides_the_profile_and_round_trips_as_json(tmp_path):
         ({"encoding": {"n_shifts": "many"}}, "encoding.n_shifts must be int, got 'many'"),
         ({"encoding": {"n_shifts": True}}, "encoding.n_shifts must be int, got True"),
         ({"participants": "01"}, "participants must be a list, got '01'"),
-        ({"encoding": {"n_shifts": 0}}, "encoding: n_shifts must be at least 1, got 0"),
-        ({"contrastive": {"training": {"epochs": 0}}}, "epochs must be at least 1, got 0"),
+        ({"encoding": {"n_shifts": 0}}, "encoding: n_shifts must be from 1 to 100,000, got 0"),
+        ({"contrastive": {"training": {"epochs": 0}}}, "epochs must be from 1 to 10,000, got 0"),
+        # issue 25: non-finite numbers, negative seeds and rates, unbounded counts, repeats
+        ({"channels": {"contamination": {"alpha": float("nan")}}}, "alpha must be a finite"),
+        ({"contrastive": {"length": float("inf")}}, "contrastive.length must be a finite number"),
+        ({"encoding": {"band_ratios": [1.0, float("inf")]}}, "band_ratios[1] must be a finite"),
+        ({"encoding": {"seed": -1}}, "a seed must be from 0 to 2**32 - 1, got -1"),
+        ({"contrastive": {"seeds": [0, 2**32]}}, "a seed must be from 0 to 2**32 - 1"),
+        (
+            {"contrastive": {"training": {"learning_rate": -1e-3}}},
+            "learning_rate must be positive and weight_decay not negative",
+        ),
+        ({"encoding": {"n_shifts": 10**12}}, "n_shifts must be from 1 to 100,000, got 1,000,000"),
+        ({"encoding": {"lags_ms": [-(10**8), 10**8, 1]}}, "lags must be within +-10000 ms"),
+        ({"encoding": {"profile_lags_ms": [-5000, 5000, 1]}}, "at most 1000 lags, got 10001"),
+        ({"contrastive": {"training": {"hidden": 10**9}}}, "hidden must be from 1 to 10,000"),
+        ({"paper_protocol": {"trial_lengths": [1.0, 1e6]}}, "trial_lengths must be seconds in"),
+        ({"participants": ["01", "sub-01"]}, "participants must be unique, repeated: 01"),
         (
             {"encoding": {"speech_models": ["wav2vec2-bse-untrained"]}},
             "Did you mean 'wav2vec2-base-untrained'?",
@@ -202,3 +218,13 @@ def test_each_analysis_starts_its_own_step():
         text = script.read_text()
         assert re.findall(r"runtime\.start\(\"(\w+)\"\)", text) == [pipeline.step_name(script)]
         assert "ctx.config" not in text and "config.load" not in text, script.name
+
+
+def test_a_binary_configuration_file_is_an_error_naming_it_and_a_bom_is_read(tmp_path):
+    binary = tmp_path / "settings.toml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+    with pytest.raises(ConfigError, match=f"{re.escape(str(binary))} is not a text file"):
+        config.load(binary)
+    with_bom = tmp_path / "bom.toml"
+    with_bom.write_bytes('participants = ["02"]\r\n'.encode("utf-8-sig"))
+    assert config.load(with_bom).participants == ("02",)

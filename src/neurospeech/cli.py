@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from neurospeech import __version__
@@ -50,11 +51,22 @@ def _sample(args: argparse.Namespace) -> None:
     print(path)
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _executor_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--workers`` and ``--scheduler``: where the task grids run (default: this process)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=int, help="run task grids on a local Dask cluster of N processes"
+        "--workers", type=_count, help="run task grids on a local Dask cluster of N processes"
     )
     where.add_argument(
         "--scheduler",
@@ -193,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurospeech", description=__doc__)
     parser.add_argument("--version", action="version", version=f"neurospeech {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print its traceback, not only its message",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="write a simulated SWPD-layout BIDS dataset")
@@ -327,7 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"neurospeech {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"neurospeech {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # every error: its message, the traceback only when asked
+        if args.debug:
+            traceback.print_exc()
+        expected = isinstance(err, ValueError | OSError | RuntimeError)
+        what = str(err) if expected else f"{type(err).__name__}: {err}"
+        hint = "" if expected or args.debug else " (a bug? --debug prints its traceback)"
+        print(f"neurospeech {args.command}: error: {what}{hint}", file=sys.stderr)
         return 2
     return 0

@@ -20,6 +20,14 @@ key::
 
     [contrastive.training]
     epochs = 40
+
+Every number is checked before anything runs: numbers are finite (no ``nan`` or
+``inf``); counts are at least 1, draws of a null, permutation, shuffle, bootstrap or
+swap at most :data:`MAX_DRAWS` (100,000), other counts (components, network sizes,
+epochs, a batch) at most :data:`MAX_COUNT` (10,000); lags within +-10 s, at most 1,000
+of them a range; windows and trial lengths within 10 s; seeds from 0 to 2**32 - 1; a
+learning rate positive; participants unique; every layer within its model's (by the
+architecture cards).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import tomllib
 import types
@@ -55,10 +64,29 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def _positive(section: object, *names: str) -> None:
+#: The most draws of any null, permutation, shuffle, bootstrap or swap.
+MAX_DRAWS = 100_000
+#: The most of any other count (components, network sizes, epochs, a batch, lags).
+MAX_COUNT = 10_000
+#: The largest lag or window edge, in ms.
+MAX_LAG_MS = 10_000
+#: Seeds are numpy's: from 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def _positive(section: object, *names: str, most: int = MAX_COUNT) -> None:
+    """Raise a ConfigError unless each of ``names`` is a count from 1 to ``most``."""
     for name in names:
-        if getattr(section, name) < 1:
-            raise ConfigError(f"{name} must be at least 1, got {getattr(section, name)}")
+        value = getattr(section, name)
+        if not 1 <= value <= most:
+            raise ConfigError(f"{name} must be from 1 to {most:,}, got {value:,}")
+
+
+def _seeds(*values: int) -> None:
+    """Raise a ConfigError unless every seed is within numpy's range."""
+    for value in values:
+        if not 0 <= value <= MAX_SEED:
+            raise ConfigError(f"a seed must be from 0 to 2**32 - 1, got {value}")
 
 
 def _spaces(names: Iterable[str], kinds: tuple[str, ...]) -> None:
@@ -87,7 +115,8 @@ class DecodingBaseline:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive(self, "n_shifts")
+        _positive(self, "n_shifts", most=MAX_DRAWS)
+        _seeds(self.seed)
 
 
 @dataclass(frozen=True)
@@ -173,10 +202,16 @@ class PaperProtocol:
     drop_participant_10: bool = False
 
     def __post_init__(self) -> None:
-        _positive(self, "n_shuffles", "n_permutations")
+        _positive(self, "n_shuffles", "n_permutations", most=MAX_DRAWS)
+        _seeds(self.seed)
         _spaces(self.feature_spaces, ("speech", "text", "acoustic"))
-        if not self.trial_lengths or min(self.trial_lengths) <= 0:
-            raise ConfigError(f"trial_lengths must be positive seconds, got {self.trial_lengths}")
+        if (
+            not self.trial_lengths
+            or not 0 < min(self.trial_lengths) <= max(self.trial_lengths) <= 10
+        ):
+            raise ConfigError(
+                f"trial_lengths must be seconds in (0, 10], got {list(self.trial_lengths)}"
+            )
         labels = [*self.feature_spaces, *(c.name for c in self.conditions)]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
@@ -233,7 +268,8 @@ class ContaminationCheck:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive(self, "n_permutations")
+        _positive(self, "n_permutations", most=MAX_DRAWS)
+        _seeds(self.seed)
         for key, valid in (
             ("null", CONTAMINATION_NULLS),
             ("correction", CONTAMINATION_CORRECTIONS),
@@ -341,8 +377,10 @@ class Encoding:
     band_ratios: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 
     def __post_init__(self) -> None:
-        _positive(self, "n_components", "n_shifts", "n_swaps")
-        if any(k < 0 for k in self.pca_sensitivity):
+        _positive(self, "n_components")
+        _positive(self, "n_shifts", "n_swaps", most=MAX_DRAWS)
+        _seeds(self.seed)
+        if any(not 0 <= k <= MAX_COUNT for k in self.pca_sensitivity):
             raise ConfigError(
                 f"pca_sensitivity are numbers of components (0: all), got "
                 f"{list(self.pca_sensitivity)}"
@@ -360,6 +398,14 @@ class Encoding:
             value = getattr(self, key)
             if len(value) != 3 or value[2] < 1 or value[1] < value[0]:
                 raise ConfigError(f"{key} must be [start, stop, step > 0], got {list(value)}")
+            if max(abs(value[0]), abs(value[1])) > MAX_LAG_MS:
+                raise ConfigError(
+                    f"{key}: lags must be within +-{MAX_LAG_MS} ms, got {list(value)}"
+                )
+            if len(self._range(value)) > MAX_COUNT // 10:
+                raise ConfigError(
+                    f"{key}: at most {MAX_COUNT // 10} lags, got {len(self._range(value))}"
+                )
 
     @staticmethod
     def _range(value: tuple[int, ...]) -> list[int]:
@@ -472,6 +518,13 @@ class ContrastiveTraining:
                 f"batch_size must be at least 2 (the loss contrasts segments), "
                 f"got {self.batch_size}"
             )
+        if self.batch_size > MAX_COUNT:
+            raise ConfigError(f"batch_size must be at most {MAX_COUNT:,}, got {self.batch_size:,}")
+        if not self.learning_rate > 0 or self.weight_decay < 0:
+            raise ConfigError(
+                f"learning_rate must be positive and weight_decay not negative, got "
+                f"{self.learning_rate} and {self.weight_decay}"
+            )
         if self.dropout_radius < 0 or self.fourier_margin < 0:
             raise ConfigError(
                 f"dropout_radius and fourier_margin must not be negative, got "
@@ -543,7 +596,11 @@ class Contrastive:
                 f"planning_window must be (start, end) with start < end <= 0 s from the speech "
                 f"onset, got {self.planning_window}"
             )
-        _positive(self, "n_permutations", "n_bootstrap")
+        _positive(self, "n_permutations", "n_bootstrap", most=MAX_DRAWS)
+        _positive(self, "n_folds")
+        _seeds(*self.seeds)
+        if self.length > MAX_LAG_MS / 1000 or max(map(abs, (*self.offsets, *window))) > 10:
+            raise ConfigError("length, offsets and planning_window must be within 10 s")
         if not self.calibration_words or min(self.calibration_words) < 2:
             raise ConfigError(
                 f"calibration_words needs sizes of at least 2 words, got {self.calibration_words}"
@@ -576,6 +633,9 @@ class Config:
     def __post_init__(self) -> None:
         check_profile(self.profile)
         labels = tuple(str(label).removeprefix("sub-") for label in self.participants)
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ConfigError(f"participants must be unique, repeated: {', '.join(repeated)}")
         object.__setattr__(self, "participants", labels)
         self._check_layers()
 
@@ -776,6 +836,8 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     accepted = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[kind]
     if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
         raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
     return kind(value)
 
 
@@ -807,9 +869,13 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     """Read a configuration file: TOML, or JSON (as written in ``paper/manifest.json``)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a key
     except FileNotFoundError:
         raise FileNotFoundError(f"no configuration file at {path}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path} is not a text file (byte {err.start} is not UTF-8): give a TOML file"
+        ) from None
     try:
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
