@@ -101,7 +101,8 @@ def test_rate_is_robust_to_an_irregular_first_interval(dataset_copy):
     stamps[0] -= 0.75  # the stream starts with a gap
     assert bids.estimate_rate(stamps) == pytest.approx(1024.0, rel=1e-12)
     _rewrite(path, "acquisition/iEEG/timestamps", stamps)
-    assert bids.read_recording(dataset_copy, "01").sfreq == 1024.0
+    with pytest.warns(bids.RecordingWarning, match="the audio starts 750 ms after the iEEG"):
+        assert bids.read_recording(dataset_copy, "01").sfreq == 1024.0
 
 
 def test_ends_early_drops_unrecorded_words_with_a_warning(dataset_copy):
@@ -295,3 +296,150 @@ def test_nemar_layout_without_sourcedata_says_where_it_looked(tiny_dataset, tmp_
     shutil.rmtree(nemar / "sourcedata")
     with pytest.raises(FileNotFoundError, match="no NWB file with the Audio and Stimulus"):
         bids.read_recording(nemar, "01")
+
+
+# --- issue 25: bad input is a clear error naming the file ------------------------------
+
+
+def _events(root, edit):
+    """Edit the text lines of sub-01's events.tsv (header first)."""
+    path = bids.sidecar(root, "01", "events.tsv")
+    lines = path.read_text().splitlines()
+    path.write_text("".join(f"{line}\n" for line in edit(lines)))
+
+
+def _cell(line, column, value):
+    """``line`` of events.tsv with ``column`` (onset, duration, trial_type, value, sample) set."""
+    cells = line.split("\t")
+    cells[("onset", "duration", "trial_type", "value", "sample").index(column)] = value
+    return "\t".join(cells)
+
+
+def _first_row(column, value):
+    return lambda root: _events(
+        root, lambda lines: [lines[0], _cell(lines[1], column, value), *lines[2:]]
+    )
+
+
+def _ieeg_json(text):
+    return lambda root: bids.sidecar(root, "01", "ieeg.json").write_text(text)
+
+
+def _truncate(root, keep):
+    path = root / NWB.format(s="01")
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _reverse_timestamps(root):
+    path = root / NWB.format(s="01")
+    with h5py.File(path, "r") as f:
+        stamps = f["acquisition/iEEG/timestamps"][:]
+    _rewrite(path, "acquisition/iEEG/timestamps", stamps[::-1])
+
+
+def _audio_fraction(fraction):
+    def damage(root):
+        path = root / NWB.format(s="01")
+        with h5py.File(path, "r") as f:
+            audio = f["acquisition/Audio/data"][:]
+        _rewrite(path, "acquisition/Audio/data", audio[: int(len(audio) * fraction)])
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        (_first_row("onset", "three"), ValueError, "row 1 has onset 'three'; it must be a number"),
+        (_first_row("onset", "n/a"), ValueError, "row 1 has onset n/a; it must be a number"),
+        (_first_row("sample", "-3"), ValueError, "row 1 has sample -3; it must be a non-negative"),
+        (_first_row("sample", "1.5"), ValueError, "row 1 has sample 1.5; it must be a non-neg"),
+        (_first_row("value", "n/a"), ValueError, "events.tsv: row 1 is a word with no value"),
+        (lambda r: _events(r, lambda lines: lines[:1]), ValueError, "has a header but no rows"),
+        (lambda r: _events(r, lambda lines: []), ValueError, "events.tsv is empty"),
+        (_ieeg_json("{not json"), ValueError, "ieeg.json is not JSON"),
+        (_ieeg_json('{"PowerLineFrequency": 50}'), ValueError, "SamplingFrequency must be a pos"),
+        (_ieeg_json('{"SamplingFrequency": "fast"}'), ValueError, "got 'fast'"),
+        (_ieeg_json("[1024]"), ValueError, "ieeg.json must hold a JSON object, not list"),
+        (lambda r: _truncate(r, 5000), OSError, "ieeg.nwb is not a readable NWB .HDF5. file"),
+        (lambda r: _truncate(r, 0), OSError, "may be truncated or damaged; fetch it again"),
+        (_reverse_timestamps, ValueError, "the iEEG timestamps: the timestamps do not increase"),
+        (
+            _audio_fraction(0.25),
+            ValueError,
+            "the audio covers 0.000-14.825 s of the iEEG.s 0-59.300 s",
+        ),
+        (_audio_fraction(0), ValueError, "the Audio acquisition holds no samples"),
+    ],
+    ids=[
+        "onset-word",
+        "onset-na",
+        "negative-sample",
+        "fractional-sample",
+        "word-na",
+        "header-only",
+        "zero-bytes",
+        "json-syntax",
+        "json-no-rate",
+        "json-rate-text",
+        "json-not-object",
+        "nwb-truncated",
+        "nwb-empty",
+        "timestamps-decreasing",
+        "audio-quarter",
+        "audio-empty",
+    ],
+)
+def test_corrupt_files_are_errors_naming_the_file_and_row(dataset_copy, damage, error, message):
+    damage(dataset_copy)
+    with pytest.raises(error, match=message) as info:
+        bids.read_recording(dataset_copy, "01")
+    assert "sub-01" in str(info.value)
+
+
+def test_audio_a_little_short_is_a_warning_naming_the_gap(dataset_copy):
+    path = dataset_copy / NWB.format(s="01")
+    with h5py.File(path, "r") as f:
+        audio, rate = (
+            f["acquisition/Audio/data"][:],
+            f["acquisition/Audio/starting_time"].attrs["rate"],
+        )
+    _rewrite(path, "acquisition/Audio/data", audio[: -int(0.05 * rate)])
+    with pytest.warns(bids.RecordingWarning, match=r"audio stops 50 ms short of the iEEG.s end"):
+        bids.read_recording(dataset_copy, "01")
+
+
+def test_unicode_words_round_trip_and_millivolts_are_converted(dataset_copy):
+    before = bids.read_recording(dataset_copy, "01")
+    path = dataset_copy / NWB.format(s="01")
+    first = before.words["value"].iloc[0]
+    stimulus = np.where(before.stimulus == first, "één", before.stimulus)
+    _rewrite(path, "acquisition/Stimulus/data", np.char.encode(stimulus.astype(str), "utf-8"))
+    _rewrite(path, "acquisition/iEEG/data", before.ieeg / 1000)
+    with h5py.File(path, "r+") as f:
+        f["acquisition/iEEG/data"].attrs["unit"] = "mV"
+    _events(
+        dataset_copy,
+        lambda lines: [
+            _cell(line, "value", "één") if line.split("\t")[3] == first else line for line in lines
+        ],
+    )
+    after = bids.read_recording(dataset_copy, "01")
+    assert after.words["value"].iloc[0] == "één" and "één" in set(after.stimulus)
+    np.testing.assert_allclose(after.ieeg, before.ieeg, rtol=1e-12)
+
+
+def test_a_dataset_without_participants_is_a_clear_error(tmp_path):
+    (tmp_path / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.8.0"}')
+    with pytest.raises(ValueError, match=f"{tmp_path} holds no participants"):
+        bids.subjects(tmp_path)
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(dataset_copy):
+    path = bids.sidecar(dataset_copy, "01", "events.tsv")
+    before = bids.read_tsv(path)
+    path.write_bytes(path.read_text().replace("\n", "\r\n").encode("utf-8-sig"))
+    pd.testing.assert_frame_equal(bids.read_tsv(path), before)
+    meta = bids.sidecar(dataset_copy, "01", "ieeg.json")
+    meta.write_bytes(meta.read_text().encode("utf-8-sig"))
+    assert bids.read_recording(dataset_copy, "01").sfreq == 1024

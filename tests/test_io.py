@@ -1,6 +1,6 @@
 import pytest
 
-from neurospeech import _io
+from neurospeech import _io, fingerprint
 
 
 def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
@@ -35,3 +35,24 @@ def test_digest_ignores_key_order_and_reachable_probes_only_remote_hosts(monkeyp
     assert _io.reachable("/local/path") and _io.reachable("file:///tmp/x.zip")
     assert not _io.reachable("https://osf.io/download/g6q5m/")
     assert calls == [("osf.io", 443)]
+
+
+def test_input_files_skip_links_that_make_a_cycle_naming_them(tmp_path):
+    (tmp_path / "sub-01").mkdir()
+    (tmp_path / "sub-01" / "data.tsv").write_text("x\n")
+    (tmp_path / "sub-01" / "back").symlink_to(tmp_path)  # two cycles
+    (tmp_path / "sub-01" / "self").symlink_to(tmp_path / "sub-01")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "sub-02").symlink_to(tmp_path / "other")  # a plain link is followed
+    (tmp_path / "other" / "notes.txt").write_text("y\n")
+    with pytest.warns(UserWarning, match="links to .*, which contains it: not followed") as caught:
+        found = fingerprint.files(tmp_path)
+    assert sorted(str(w.message).split(" links")[0] for w in caught) == [
+        str(tmp_path / "sub-01" / "back"),
+        str(tmp_path / "sub-01" / "self"),
+    ]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "other/notes.txt",
+        "sub-01/data.tsv",
+        "sub-02/notes.txt",
+    ]

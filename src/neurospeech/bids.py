@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def subjects(bids_root: str | os.PathLike) -> list[str]:
     ------
     FileNotFoundError
         If ``bids_root`` has no ``dataset_description.json``.
+    ValueError
+        If it holds no participants.
     """
     from mne_bids import get_entity_vals
 
@@ -34,7 +37,10 @@ def subjects(bids_root: str | os.PathLike) -> list[str]:
             f"{root} is not a BIDS dataset (no dataset_description.json); create the sample "
             f"with `neurospeech sample` or install the real data first"
         )
-    return sorted(get_entity_vals(root, "subject"))
+    found = sorted(get_entity_vals(root, "subject"))
+    if not found:
+        raise ValueError(f"{root} holds no participants (no sub-* folders with files)")
+    return found
 
 
 def sidecar(bids_root: str | os.PathLike, subject: str, suffix: str) -> Path:
@@ -57,8 +63,52 @@ def sidecar(bids_root: str | os.PathLike, subject: str, suffix: str) -> Path:
 
 
 def read_tsv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a BIDS TSV file (any line ending; ``n/a`` as missing)."""
-    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    """Read a BIDS TSV file (any line ending, a byte-order mark or none; ``n/a`` as missing).
+
+    Raises
+    ------
+    ValueError
+        If the file is empty, not UTF-8 text or not a table; the message names it.
+    """
+    try:
+        return pd.read_csv(
+            path, sep="\t", na_values=["n/a"], keep_default_na=False, encoding="utf-8-sig"
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: it needs a header line and rows") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path} is not a tab-separated UTF-8 table: {err}") from None
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON sidecar (a byte-order mark or none) that must hold an object.
+
+    Raises
+    ------
+    ValueError
+        If it is not JSON text holding an object; the message names the file.
+    """
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not JSON: {err}") from None
+    if not isinstance(found, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(found).__name__}")
+    return found
+
+
+def sampling_frequency(meta: dict, path: str | os.PathLike) -> float:
+    """Return ``SamplingFrequency`` of an ``ieeg.json``, checked positive and finite."""
+    value = meta.get("SamplingFrequency")
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = np.nan
+    if not 0 < rate < np.inf:
+        raise ValueError(
+            f"{path}: SamplingFrequency must be a positive number of Hz, got {value!r}"
+        )
+    return rate
 
 
 def overview(bids_root: str | os.PathLike, labels: Iterable[str] | None = None) -> pd.DataFrame:
@@ -76,7 +126,8 @@ def overview(bids_root: str | os.PathLike, labels: Iterable[str] | None = None) 
     for sub in subjects(bids_root) if labels is None else labels:
         channels = read_tsv(sidecar(bids_root, sub, "channels.tsv"))
         events = read_tsv(sidecar(bids_root, sub, "events.tsv"))
-        meta = json.loads(sidecar(bids_root, sub, "ieeg.json").read_text(encoding="utf-8"))
+        meta_path = sidecar(bids_root, sub, "ieeg.json")
+        meta = read_json(meta_path)
         words = events[events["trial_type"] == "word"]
         shafts = channels["name"].str.extract(r"^([A-Za-z']+)")[0].nunique()
         rows.append(
@@ -88,7 +139,7 @@ def overview(bids_root: str | os.PathLike, labels: Iterable[str] | None = None) 
                 "distinct_words": words["value"].nunique(),
                 "word_s": words["duration"].median(),
                 "fixation_s": events.loc[events["trial_type"] == "fixation", "duration"].median(),
-                "sfreq_hz": meta["SamplingFrequency"],
+                "sfreq_hz": sampling_frequency(meta, meta_path),
                 "line_hz": meta["PowerLineFrequency"],
                 "duration_s": meta["RecordingDuration"],
             }
@@ -105,7 +156,21 @@ MNE_BIDS_EXTENSIONS = (".vhdr", ".edf", ".fif", ".set", ".mefd")
 #: Rates may differ from the declared one by clock drift, not by more than this.
 RATE_TOLERANCE = 0.005
 _AUDIO_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
-_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "microvolts": 1.0, "v": 1e6, "volt": 1e6, "volts": 1e6}
+_MICROVOLTS = {
+    "nv": 1e-3,
+    "nanovolts": 1e-3,
+    "uv": 1.0,
+    "µv": 1.0,
+    "μv": 1.0,  # the Greek mu, beside the micro sign
+    "microvolts": 1.0,
+    "mv": 1e3,
+    "millivolts": 1e3,
+    "v": 1e6,
+    "volt": 1e6,
+    "volts": 1e6,
+}
+#: Audio may end this many seconds before the iEEG (a warning); more is an error.
+AUDIO_GAP_TOLERANCE = 0.1
 
 
 class RecordingWarning(UserWarning):
@@ -237,6 +302,63 @@ def estimate_rate(timestamps: np.ndarray) -> float:
     return float(regular.sum() / steps[regular].sum())
 
 
+@contextlib.contextmanager
+def _open_nwb(path: Path) -> Iterator[h5py.File]:
+    """Open an NWB file; one that HDF5 cannot open is an OSError naming it."""
+    try:
+        nwb = h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(
+            f"{path} is not a readable NWB (HDF5) file ({err}): it may be truncated or "
+            "damaged; fetch it again"
+        ) from None
+    with nwb:
+        yield nwb
+
+
+def _text(dataset: h5py.Dataset, path: Path) -> np.ndarray:
+    """Read a dataset of strings as str, decoded from UTF-8 (words such as 'één')."""
+    try:
+        if dataset.dtype.kind in "SO":
+            return np.asarray(dataset.asstr("utf-8")[()], dtype=str)
+        return dataset[()].astype(str)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: the {dataset.name} text is not UTF-8: {err}") from None
+
+
+def _check_audio_covers(
+    audio: np.ndarray, rate: float, offset: float, duration: float, path: Path
+) -> None:
+    """Raise unless the audio reaches the iEEG's end; warn of any shortfall or late start.
+
+    Audio ending more than :data:`AUDIO_GAP_TOLERANCE` before the iEEG is an error (the
+    features would be made up there); a smaller shortfall, or audio that starts after
+    the iEEG's first sample (as when a stream's first interval is irregular), is a
+    warning naming the file and the gap: the frames there repeat the audio's edge.
+    """
+    if len(audio) == 0:
+        raise ValueError(f"{path}: the Audio acquisition holds no samples")
+    end = offset + len(audio) / rate
+    short = duration - end
+    if short > AUDIO_GAP_TOLERANCE:
+        raise ValueError(
+            f"{path}: the audio covers {offset:.3f}-{end:.3f} s of the iEEG's "
+            f"0-{duration:.3f} s: it stops {short:.3f} s short (more than "
+            f"{AUDIO_GAP_TOLERANCE} s); the features would be made up there: give the whole audio"
+        )
+    for gap, where in (
+        (short, "stops {} ms short of the iEEG's end"),
+        (offset, "starts {} ms after the iEEG"),
+    ):
+        if gap > 0:
+            warnings.warn(
+                f"{path.name}: the audio {where.format(round(gap * 1000))} (the frames there "
+                "repeat the audio's edge)",
+                RecordingWarning,
+                stacklevel=3,
+            )
+
+
 def _acquisition(nwb: h5py.File, name: str, path: Path) -> h5py.Group:
     group = nwb.get(f"acquisition/{name}")
     if group is None or "data" not in group:
@@ -258,9 +380,13 @@ def _series_timing(group: h5py.Group) -> tuple[float, float | None, np.ndarray |
 
 def _microvolt_scale(group: h5py.Group, path: Path) -> float:
     attrs = group["data"].attrs
-    unit = str(attrs.get("unit", "uV")).strip().lower()
+    unit = attrs.get("unit", "uV")
+    unit = (unit.decode() if isinstance(unit, bytes) else str(unit)).strip().lower()
     if unit not in _MICROVOLTS:
-        raise ValueError(f"{path}: iEEG unit {unit!r} is not a voltage unit")
+        raise ValueError(
+            f"{path}: iEEG unit {unit!r} is not a voltage unit this reader knows "
+            f"({', '.join(sorted(_MICROVOLTS))})"
+        )
     return _MICROVOLTS[unit] * float(attrs.get("conversion", 1.0))
 
 
@@ -345,6 +471,40 @@ def _read_with_mne_bids(path: Path) -> tuple[np.ndarray, float, list[str]]:
     return np.ascontiguousarray(data), float(raw.info["sfreq"]), list(raw.ch_names)
 
 
+def _cell_text(value: object) -> str:
+    """Return a cell of a table as its file shows it: ``n/a``, a number, or a quoted text."""
+    if pd.isna(value):
+        return "n/a"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _numeric_events(events: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Return ``events`` with numeric ``onset``, ``duration`` (n/a allowed) and ``sample``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the first bad row: a value that is not a number, an onset or
+        sample that is missing, a sample that is negative or not a whole number.
+    """
+    events = events.copy()
+    for column in ("onset", "duration", "sample"):
+        values = pd.to_numeric(events[column], errors="coerce")
+        bad = values.isna() if column != "duration" else values.isna() & events[column].notna()
+        bad |= ~np.isfinite(values.fillna(0))
+        if column == "sample":
+            bad |= (values < 0) | (values % 1 != 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            given = events[column].iloc[row]
+            what = "a non-negative whole number" if column == "sample" else "a number"
+            raise ValueError(
+                f"{path}: row {row + 1} has {column} {_cell_text(given)}; it must be {what}"
+            )
+        events[column] = values.astype(np.int64) if column == "sample" else values
+    return events
+
+
 def _check_events(
     events: pd.DataFrame, path: Path, n_samples: int, sfreq: float, stimulus: np.ndarray
 ) -> pd.DataFrame:
@@ -352,7 +512,13 @@ def _check_events(
     missing = {"onset", "duration", "trial_type", "value", "sample"} - set(events.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    events = events.copy()
+    if events.empty:
+        raise ValueError(f"{path} has a header but no rows: it needs one row per event")
+    events = _numeric_events(events, path)
+    words = (events["trial_type"] == "word").to_numpy()
+    unnamed = words & events["value"].isna().to_numpy()
+    if unnamed.any():
+        raise ValueError(f"{path}: row {np.flatnonzero(unnamed)[0] + 1} is a word with no value")
     events["value"] = events["value"].astype(str)
     off = np.abs(events["onset"].to_numpy() * sfreq - events["sample"].to_numpy()) > 1.0
     if off.any():
@@ -471,8 +637,8 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
     subject = subject.removeprefix("sub-")
     folder = root / f"sub-{subject}" / "ieeg"
     meta_path = sidecar(root, subject, "ieeg.json")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    declared = float(meta["SamplingFrequency"])
+    meta = read_json(meta_path)
+    declared = sampling_frequency(meta, meta_path)
     line_freq = meta.get("PowerLineFrequency", "n/a")
     line_freq = 50.0 if line_freq in ("n/a", None) else float(line_freq)
     channels_path = sidecar(root, subject, "channels.tsv")
@@ -488,7 +654,7 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
         streams = _find_source_nwb(root, subject)
         ieeg, rate, names = _read_with_mne_bids(source)
         _check_rate(rate, declared, f"{source}: the BrainVision header and data")
-    with h5py.File(streams, "r") as nwb:
+    with _open_nwb(streams) as nwb:
         ieeg_group = _acquisition(nwb, IEEG, streams)
         if streams == source:
             ieeg = ieeg_group["data"][:].astype(float) * _microvolt_scale(ieeg_group, source)
@@ -497,7 +663,7 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
         audio_group = _acquisition(nwb, AUDIO, streams)
         audio = audio_group["data"][:].astype(float)
         audio_start, audio_sfreq = _audio_rate(audio_group, streams)
-        stimulus = _acquisition(nwb, STIMULUS, streams)["data"][:].astype(str)
+        stimulus = _text(_acquisition(nwb, STIMULUS, streams)["data"], streams)
 
     if ieeg.ndim != 2 or ieeg.shape[0] == 0:
         raise ValueError(f"{source}: the iEEG holds no samples (shape {ieeg.shape})")
@@ -513,8 +679,12 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
     if names is not None and names != channels["name"].tolist():
         raise ValueError(f"{source}: channel names differ from {channels_path.name}")
     if n_samples > 1:
-        measured = stored_rate if stamps is None else estimate_rate(stamps)
+        try:
+            measured = stored_rate if stamps is None else estimate_rate(stamps)
+        except ValueError as err:
+            raise ValueError(f"{streams}: the iEEG timestamps: {err}") from None
         _check_rate(measured, declared, f"{streams}: the iEEG timestamps")
+    _check_audio_covers(audio, audio_sfreq, audio_start - ieeg_start, n_samples / declared, streams)
     if len(stimulus) != n_samples:
         raise ValueError(
             f"{streams}: the Stimulus stream has {len(stimulus)} samples, the iEEG {n_samples}"

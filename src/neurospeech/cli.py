@@ -52,7 +52,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _count(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+    """Parse a command-line count: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:

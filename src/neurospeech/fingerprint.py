@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,23 @@ NOT_INPUTS = frozenset({".git", ".datalad", *layout.STORES})
 def files(folder: str | os.PathLike, skip: frozenset[str] = frozenset()) -> list[Path]:
     """Every file under ``folder`` (following links), sorted, leaving out the ``skip`` names.
 
-    Hidden files (``.name``) are left out.
+    Hidden files (``.name``) are left out. A link to a folder that contains it (a cycle)
+    is not followed, with a warning naming it.
     """
     found = []
     for parent, dirs, names in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if d not in skip)
+        here = os.path.realpath(parent)
+        kept = []
+        for name in sorted(d for d in dirs if d not in skip):
+            target = os.path.realpath(os.path.join(parent, name))
+            if here == target or here.startswith(target + os.sep):
+                warnings.warn(
+                    f"{Path(parent) / name} links to {target}, which contains it: not followed",
+                    stacklevel=2,
+                )
+            else:
+                kept.append(name)
+        dirs[:] = kept
         found += [Path(parent) / name for name in sorted(names) if not name.startswith(".")]
     return found
 
