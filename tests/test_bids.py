@@ -443,3 +443,21 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_read(dataset_copy):
     meta = bids.sidecar(dataset_copy, "01", "ieeg.json")
     meta.write_bytes(meta.read_text().encode("utf-8-sig"))
     assert bids.read_recording(dataset_copy, "01").sfreq == 1024
+
+
+def test_electrodes_without_a_channel_warn_and_bad_coordinates_are_errors(dataset_copy):
+    path = bids.sidecar(dataset_copy, "01", "space-ACPC_electrodes.tsv")
+    table = bids.read_tsv(path)
+    renamed = table.assign(name=table["name"].replace({table["name"][0]: "XX1"}))
+    renamed.drop(index=1).to_csv(path, sep="\t", index=False, na_rep="n/a")  # renamed, dropped
+    first, second = table["name"][:2]
+    with pytest.warns(
+        bids.RecordingWarning, match=f"2 channel.s. have no position .{first}, {second}"
+    ):
+        recording = bids.read_recording(dataset_copy, "01")
+    assert recording.electrodes["x"].dtype == float
+    table.assign(y=table["y"].astype(object).where(table.index != 2, "left")).to_csv(
+        path, sep="\t", index=False, na_rep="n/a"
+    )
+    with pytest.raises(ValueError, match="electrodes.tsv: row 3 has y 'left'; it must be a number"):
+        bids.read_recording(dataset_copy, "01")

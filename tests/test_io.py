@@ -56,3 +56,40 @@ def test_input_files_skip_links_that_make_a_cycle_naming_them(tmp_path):
         "sub-01/data.tsv",
         "sub-02/notes.txt",
     ]
+
+
+@pytest.mark.parametrize(
+    ("errno_code", "reason"), [(28, "No space left on device"), (30, "Read-only file system")]
+)
+def test_a_full_or_read_only_disk_names_the_file_and_keeps_the_old_one(
+    tmp_path, monkeypatch, errno_code, reason
+):
+    import os
+
+    target = tmp_path / "table.csv"
+    target.write_text("old\n")
+
+    def fail(*args, **kwargs):
+        raise OSError(errno_code, os.strerror(errno_code))
+
+    with pytest.raises(OSError, match=f"cannot write {target}: {reason}") as info:
+        with _io.atomic_path(target) as tmp:
+            tmp.write_text("new\n")
+            monkeypatch.setattr(os, "replace", fail)
+    assert info.value.errno == errno_code
+    monkeypatch.undo()
+    with pytest.raises(OSError, match=f"cannot write {target}: {reason}"):
+        with _io.atomic_path(target) as tmp:
+            fail()  # the disk fills while the file is written
+    with pytest.raises(FileNotFoundError, match="no-such-input"):  # not the disk's: as it is
+        with _io.atomic_path(target) as tmp:
+            open(tmp_path / "no-such-input")
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+    monkeypatch.undo()
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0o500)
+    if os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere: the mode is no test
+        monkeypatch.setattr("tempfile.mkstemp", fail)
+    with pytest.raises(OSError, match=f"cannot write {tmp_path / 'locked' / 'x.csv'}"):
+        with _io.atomic_path(tmp_path / "locked" / "x.csv"):
+            pass

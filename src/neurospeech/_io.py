@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -31,20 +32,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ------
     tmp : Path
         Where to write. It does not exist when the block starts.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be written (read-only, full disk, no permission): the message
+        names ``path`` and the reason.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
+    except OSError as err:
+        raise _naming(err, path) from None
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()
     try:
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            yield tmp
+        except OSError as err:  # writing the temporary file: only the disk's own errors
+            if err.errno in _DISK_ERRORS:
+                raise _naming(err, path) from None
+            raise
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise _naming(err, path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: Errors of a disk that cannot take a write: full, read-only, over quota, file too big.
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """Return ``err`` as an error of the same type that names ``path`` (nothing was changed)."""
+    reason = err.strerror or str(err)
+    return type(err)(err.errno, f"cannot write {path}: {reason}; it is left as it was")
 
 
 def write_text(path: str | os.PathLike, text: str, *, newline: str = "\n") -> Path:

@@ -570,6 +570,47 @@ def _check_events(
     return events
 
 
+def _check_electrodes(electrodes: pd.DataFrame, channels: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Check ``electrodes.tsv``: numeric coordinates, and a position for every channel.
+
+    Raises
+    ------
+    ValueError
+        A column is missing, or a coordinate is not a number (naming the row).
+
+    Warns
+    -----
+    RecordingWarning
+        Channels without a row (absent or renamed): they have no position, so the maps
+        and the contrastive decoder's spatial attention leave them out.
+    """
+    missing = {"name", "x", "y", "z"} - set(electrodes.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    electrodes = electrodes.copy()
+    for axis in ("x", "y", "z"):
+        values = pd.to_numeric(electrodes[axis], errors="coerce")
+        bad = values.isna() & electrodes[axis].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"{path}: row {row + 1} has {axis} {_cell_text(electrodes[axis].iloc[row])}; "
+                "it must be a number of mm (or n/a)"
+            )
+        electrodes[axis] = values
+    electrodes["name"] = electrodes["name"].astype(str)
+    placed = set(electrodes.dropna(subset=["x", "y", "z"])["name"])
+    unplaced = [name for name in channels["name"].astype(str) if name not in placed]
+    if unplaced:
+        warnings.warn(
+            f"{path.name}: {len(unplaced)} channel(s) have no position ({', '.join(unplaced[:10])}"
+            f"{', ...' if len(unplaced) > 10 else ''}): the maps leave them out",
+            RecordingWarning,
+            stacklevel=3,
+        )
+    return electrodes
+
+
 def _flag_non_finite(
     ieeg: np.ndarray, channels: pd.DataFrame, path: Path
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -644,7 +685,8 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
     channels_path = sidecar(root, subject, "channels.tsv")
     channels = read_tsv(channels_path)
     events_path = sidecar(root, subject, "events.tsv")
-    electrodes = read_tsv(sidecar(root, subject, "space-ACPC_electrodes.tsv"))
+    electrodes_path = sidecar(root, subject, "space-ACPC_electrodes.tsv")
+    electrodes = _check_electrodes(read_tsv(electrodes_path), channels, electrodes_path)
 
     source = _find_ieeg(folder, subject)
     names = None
