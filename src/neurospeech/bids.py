@@ -304,7 +304,11 @@ def estimate_rate(timestamps: np.ndarray) -> float:
 
 @contextlib.contextmanager
 def _open_nwb(path: Path) -> Iterator[h5py.File]:
-    """Open an NWB file; one that HDF5 cannot open is an OSError naming it."""
+    """Open an NWB file to read in the block; name it in every error of its layout.
+
+    A file HDF5 cannot open is an OSError, a dataset or attribute missing or of another
+    shape or type a ValueError, each naming the file.
+    """
     try:
         nwb = h5py.File(path, "r")
     except OSError as err:
@@ -313,7 +317,17 @@ def _open_nwb(path: Path) -> Iterator[h5py.File]:
             "damaged; fetch it again"
         ) from None
     with nwb:
-        yield nwb
+        try:
+            yield nwb
+        except (KeyError, TypeError, IndexError, AttributeError) as err:  # a foreign layout
+            raise ValueError(
+                f"{path}: its acquisitions are not laid out as this dataset's NWB files "
+                f"({type(err).__name__}: {err})"
+            ) from err
+        except ValueError as err:  # e.g. text where numbers belong
+            if str(path) in str(err):
+                raise
+            raise ValueError(f"{path}: {err}") from err
 
 
 def _text(dataset: h5py.Dataset, path: Path) -> np.ndarray:
@@ -471,6 +485,26 @@ def _read_with_mne_bids(path: Path) -> tuple[np.ndarray, float, list[str]]:
     return np.ascontiguousarray(data), float(raw.info["sfreq"]), list(raw.ch_names)
 
 
+def _require_columns(table: pd.DataFrame, path: Path, *columns: str) -> None:
+    """Raise a ValueError naming ``path`` and the columns it lacks (a missing header line too)."""
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {', '.join(missing)} (the first line must be the header)"
+        )
+
+
+def _check_names(table: pd.DataFrame, path: Path) -> None:
+    """Raise a ValueError naming ``path`` unless every row has a name of its own."""
+    unnamed = table["name"].isna() | (table["name"].astype(str).str.strip() == "")
+    if unnamed.any():
+        raise ValueError(f"{path}: row {np.flatnonzero(unnamed.to_numpy())[0] + 1} has no name")
+    table["name"] = table["name"].astype(str)
+    repeated = sorted(set(table["name"][table["name"].duplicated()]))
+    if repeated:
+        raise ValueError(f"{path}: names must be unique, repeated: {', '.join(repeated)}")
+
+
 def _cell_text(value: object) -> str:
     """Return a cell of a table as its file shows it: ``n/a``, a number, or a quoted text."""
     if pd.isna(value):
@@ -509,9 +543,7 @@ def _check_events(
     events: pd.DataFrame, path: Path, n_samples: int, sfreq: float, stimulus: np.ndarray
 ) -> pd.DataFrame:
     """Check ``events.tsv`` against the data; drop the rows of words never recorded."""
-    missing = {"onset", "duration", "trial_type", "value", "sample"} - set(events.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    _require_columns(events, path, "onset", "duration", "trial_type", "value", "sample")
     if events.empty:
         raise ValueError(f"{path} has a header but no rows: it needs one row per event")
     events = _numeric_events(events, path)
@@ -584,10 +616,9 @@ def _check_electrodes(electrodes: pd.DataFrame, channels: pd.DataFrame, path: Pa
         Channels without a row (absent or renamed): they have no position, so the maps
         and the contrastive decoder's spatial attention leave them out.
     """
-    missing = {"name", "x", "y", "z"} - set(electrodes.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    _require_columns(electrodes, path, "name", "x", "y", "z")
     electrodes = electrodes.copy()
+    _check_names(electrodes, path)
     for axis in ("x", "y", "z"):
         values = pd.to_numeric(electrodes[axis], errors="coerce")
         bad = values.isna() & electrodes[axis].notna()
@@ -598,7 +629,6 @@ def _check_electrodes(electrodes: pd.DataFrame, channels: pd.DataFrame, path: Pa
                 "it must be a number of mm (or n/a)"
             )
         electrodes[axis] = values
-    electrodes["name"] = electrodes["name"].astype(str)
     placed = set(electrodes.dropna(subset=["x", "y", "z"])["name"])
     unplaced = [name for name in channels["name"].astype(str) if name not in placed]
     if unplaced:
@@ -684,6 +714,8 @@ def read_recording(bids_root: str | os.PathLike, subject: str) -> Recording:
     line_freq = 50.0 if line_freq in ("n/a", None) else float(line_freq)
     channels_path = sidecar(root, subject, "channels.tsv")
     channels = read_tsv(channels_path)
+    _require_columns(channels, channels_path, "name")
+    _check_names(channels, channels_path)
     events_path = sidecar(root, subject, "events.tsv")
     electrodes_path = sidecar(root, subject, "space-ACPC_electrodes.tsv")
     electrodes = _check_electrodes(read_tsv(electrodes_path), channels, electrodes_path)
