@@ -1,6 +1,10 @@
+import hashlib
+import http.server
 import json
 import shutil
 import subprocess
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -94,7 +98,7 @@ def test_fetch_archive_checks_the_checksum_before_unpacking(tmp_path, tiny_datas
     published = _published(tiny_dataset)
     with pytest.raises(ValueError, match="sha256 .*, not the published 0000"):
         datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=size, sha256="0" * 64)
-    with pytest.raises(ValueError, match=f"{size} bytes, not the 12 of the published archive"):
+    with pytest.raises(ValueError, match="more than the 12 bytes of the published archive"):
         datasets.fetch_archive(tmp_path / "data" / "swpd", url=url, size=12, sha256="0" * 64)
     wrong = {**published, "02": (published["02"][0], "f" * 64)}
     with pytest.raises(
@@ -162,3 +166,71 @@ def test_install_swpd_gets_only_the_chosen_participants(tmp_path, tiny_dataset):
         match=f"sub-01_task-wordProduction_ieeg.nwb: {published['01'][0]} bytes, not the published",
     ):
         datasets.install_swpd(path, source=str(sibling), subjects=["01"], nwb_files=small)
+
+
+class _Archive(http.server.BaseHTTPRequestHandler):
+    """Serves ``body`` with HTTP Range; ``mode``: "whole", "cut" (half, then hang up) or "hang"."""
+
+    body, mode, ranges = b"", "whole", []
+
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        if self.mode == "hang":
+            time.sleep(3)
+            return
+        start = int(self.headers.get("Range", "bytes=0-")[6:].rstrip("-"))
+        type(self).ranges.append(start)
+        payload = self.body[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2] if self.mode == "cut" else payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Archive)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _Archive.ranges = []
+    yield httpd
+    httpd.shutdown()
+
+
+def test_an_interrupted_download_resumes_and_a_silent_server_times_out(
+    tmp_path, tiny_dataset, server, monkeypatch
+):
+    archive = _zip_of(tiny_dataset, tmp_path / "swpd.zip")
+    _Archive.body = archive.read_bytes()
+    url = f"http://127.0.0.1:{server.server_port}/swpd.zip"
+    size, sha = len(_Archive.body), _io.sha256(archive)
+    target = tmp_path / "data" / "swpd"
+    staged = tmp_path / "data" / ".swpd-download" / datasets.OSF_NAME
+    monkeypatch.setattr(datasets, "TIMEOUT", 0.5)
+    _Archive.mode = "hang"  # accepts, never answers
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"{url}: the download stopped .no answer in time"):
+        datasets.fetch_archive(target, url=url, size=size, sha256=sha, nwb_files=None)
+    assert time.monotonic() - started < 2.5
+    _Archive.mode = "cut"  # half the file, then the connection drops
+    with pytest.raises(ConnectionError, match="run the same command again to resume"):
+        datasets.fetch_archive(target, url=url, size=size, sha256=sha, nwb_files=None)
+    assert 0 < staged.stat().st_size < size and not target.exists()
+    _Archive.mode = "whole"
+    path = datasets.fetch_archive(target, url=url, size=size, sha256=sha, nwb_files=None)
+    assert _Archive.ranges[-1] == size // 2  # resumed where the cut left it
+    assert bids.subjects(path) == ["01", "02"]
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["swpd"]  # staging removed
+
+
+def test_a_download_that_is_not_a_zip_or_too_long_is_refused_and_removed(tmp_path, server):
+    url = f"http://127.0.0.1:{server.server_port}/swpd.zip"
+    _Archive.mode, _Archive.body = "whole", b"<html>maintenance</html>"
+    sha = hashlib.sha256(_Archive.body).hexdigest()
+    target = tmp_path / "data" / "swpd"
+    with pytest.raises(ValueError, match=f"{url}: the download is not a zip archive"):
+        datasets.fetch_archive(target, url=url, size=None, sha256=sha, nwb_files=None)
+    with pytest.raises(ValueError, match="more than the 10 bytes of the published archive"):
+        datasets.fetch_archive(target, url=url, size=10, sha256=sha, nwb_files=None)
+    assert list((tmp_path / "data").iterdir()) == []

@@ -9,6 +9,7 @@ checked against its published sha256 before use (:func:`fetch_archive`).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
@@ -274,14 +274,63 @@ def install_swpd(
     return path
 
 
-def _download(url: str, target: Path) -> None:
-    """Stream ``url`` into ``target`` with a progress bar."""
-    with urllib.request.urlopen(url) as response, open(target, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                bar.update(len(block))
+#: Seconds to wait for a connection, and then for each next block of a download.
+TIMEOUT = 60.0
+
+
+def _download(url: str, target: Path, size: int | None) -> None:
+    """Download ``url`` into ``target``, resuming what an earlier try left there.
+
+    A partial ``target`` is continued with an HTTP Range request (a server that ignores
+    it sends the whole file again); a complete one is kept.
+
+    Raises
+    ------
+    ConnectionError
+        No answer within :data:`TIMEOUT` seconds, a refused or dropped connection, or a
+        stream that ended early: what arrived is kept for the next try, and the message
+        says so.
+    ValueError
+        More bytes than the published ``size``: another file (removed).
+    """
+    have = target.stat().st_size if target.exists() else 0
+    if size is not None and have >= size:
+        if have == size:
+            return
+        target.unlink()
+        have = 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            if getattr(response, "status", None) != 206:  # the whole file: start again
+                have = 0
+            total = size or (int(response.headers.get("Content-Length") or 0) + have) or None
+            with (
+                open(target, "ab" if have else "wb") as out,
+                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=target.name) as bar,
+            ):
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    have += len(block)
+                    if size is not None and have > size:
+                        out.close()
+                        target.unlink()
+                        raise ValueError(
+                            f"{url}: more than the {size} bytes of the published archive: "
+                            "another file (removed)"
+                        )
+                    out.write(block)
+                    bar.update(len(block))
+    except (OSError, http.client.HTTPException) as err:  # timeouts and URLError included
+        reason = "no answer in time" if isinstance(err, TimeoutError) else str(err)
+        raise ConnectionError(
+            f"{url}: the download stopped ({reason}); the {have:,} bytes received are kept "
+            f"in {target}: run the same command again to resume"
+        ) from None
+    if size is not None and have < size:
+        raise ConnectionError(
+            f"{url}: the download ended after {have:,} of {size:,} bytes; they are kept in "
+            f"{target}: run the same command again to resume"
+        )
 
 
 def fetch_archive(
@@ -294,16 +343,20 @@ def fetch_archive(
 ) -> Path:
     """Download the OSF archive, verify its size and sha256, and unpack it at ``path``.
 
-    Nothing is unpacked from an archive that fails the check; the download is removed.
-    The dataset is unpacked into a staging folder beside ``path`` and moved into place
-    only when complete, so ``path`` never holds a partial dataset.
+    The download goes to a staging folder beside ``path`` (``.<name>-download``): an
+    interrupted download (no answer for :data:`TIMEOUT` seconds, a dropped connection,
+    Ctrl-C) stays there and the next call resumes it; anything half unpacked there is
+    removed. Nothing is unpacked from an archive that fails the check, and a failed
+    check removes the download. The dataset is unpacked in the staging folder and moved
+    into place only when complete, so ``path`` never holds a partial dataset.
 
     Parameters
     ----------
     path : path-like
         Where the BIDS dataset goes; must not exist yet.
     url, size, sha256
-        The archive and its published size (None: not checked) and checksum.
+        The archive and its published size (None: not checked; bytes beyond it stop the
+        download) and checksum.
     nwb_files : dict, optional
         The published size and sha256 of each participant's NWB file, checked after
         unpacking (:func:`check_nwb_files`); None: not checked.
@@ -312,30 +365,40 @@ def fetch_archive(
     -------
     path : Path
         The BIDS root (the archive's folder that holds ``dataset_description.json``).
+
+    Raises
+    ------
+    ConnectionError
+        The download stopped; run again to resume.
+    ValueError
+        The archive is not the published one (size, sha256, not a zip, its NWB files).
     """
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; remove it to fetch the archive again")
     _check_reachable(url, "download the archive")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-staging-", dir=path.parent))
+    staging = path.parent / f".{path.name}-download"
+    shutil.rmtree(staging / "unpacked", ignore_errors=True)  # an interrupted unpacking
+    staging.mkdir(parents=True, exist_ok=True)
+    archive = staging / OSF_NAME
+    resumable = False
     try:
-        archive = staging / OSF_NAME
-        _download(url, archive)
-        actual_size = archive.stat().st_size
-        if size is not None and actual_size != size:
-            raise ValueError(
-                f"{url}: {actual_size} bytes, not the {size} of the published archive; "
-                f"the download is incomplete or another file (removed)"
-            )
+        try:
+            _download(url, archive, size)
+        except (ConnectionError, KeyboardInterrupt):
+            resumable = True
+            raise
         actual = _io.sha256(archive)
         if actual != sha256:
             raise ValueError(
                 f"{url}: sha256 {actual}, not the published {sha256}; the download is "
                 f"corrupt or another file (removed)"
             )
-        with zipfile.ZipFile(archive) as content:
-            content.extractall(staging / "unpacked")
+        try:
+            with zipfile.ZipFile(archive) as content:
+                content.extractall(staging / "unpacked")
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"{url}: the download is not a zip archive ({err}; removed)") from None
         archive.unlink()
         found = (staging / "unpacked").rglob("dataset_description.json")
         roots = sorted(found, key=lambda p: len(p.parts))  # the outermost
@@ -344,6 +407,7 @@ def fetch_archive(
         if nwb_files is not None:
             check_nwb_files(roots[0].parent, published=nwb_files)
         os.replace(roots[0].parent, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    finally:  # unless a download can resume: moved into place or refused, nothing to keep
+        if not resumable:
+            shutil.rmtree(staging, ignore_errors=True)
     return path
