@@ -4,6 +4,7 @@ loaded offline through the same code path as the real ones."""
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -547,3 +548,17 @@ def test_trim_removes_the_least_recently_used_entries_beyond_the_budget(
     with caplog.at_level("WARNING"):
         embeddings.frame_level_file("log-mel", recording, cache_dir=second, window=0.04, shift=0.01)
     assert paths[0.04].exists() and "damaged" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "damaged"), [("hubert-base", "model.safetensors"), ("fasttext-nl", "model.bin")]
+)
+def test_damaged_model_files_are_an_error_naming_the_folder(hub, offline, tmp_path, name, damaged):
+    root, spaces, _ = hub
+    copy = shutil.copytree(root, tmp_path / "hf-cache")
+    folder = copy / f"models--{spaces[name].hf_id.replace('/', '--')}" / "snapshots" / COMMIT
+    (folder / damaged).write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(
+        models.DamagedModelError, match=f"{name}: the cached files of .* in {folder}"
+    ):
+        embeddings.load(spaces[name], cache_dir=copy)

@@ -38,6 +38,10 @@ class ModelUnavailableError(RuntimeError):
     """A model's files are not in the local cache and cannot be downloaded now."""
 
 
+class DamagedModelError(OSError):
+    """A model's cached files are there but cannot be loaded; the message names the folder."""
+
+
 @dataclass
 class LoadedModel:
     """A feature space ready to compute features.
@@ -229,6 +233,20 @@ def _load(space: FeatureSpace, revision: str | None, cache_dir) -> LoadedModel:
             raise
         folder = None  # a speech model's twin needs no file: its card builds it offline
     logger.info("loading %s from %s", space.name, folder or "its architecture card")
+    try:
+        return _from_folder(space, revision, folder)
+    except Exception as err:  # safetensors, JSON, pickle, gensim: each its own exception
+        if folder is None:
+            raise
+        raise DamagedModelError(
+            f"{space.name}: the cached files of {space.hf_id} at {revision} in {folder} "
+            f"cannot be loaded ({type(err).__name__}: {err}); they may be damaged or "
+            f"incomplete: remove that folder and fetch the model again ({HOW_TO_FETCH})"
+        ) from err
+
+
+def _from_folder(space: FeatureSpace, revision: str, folder: Path | None) -> LoadedModel:
+    """Load a Hugging Face model's network and its companion from a snapshot folder."""
     if space.family == "fasttext":
         from gensim.models.fasttext import load_facebook_vectors
 
