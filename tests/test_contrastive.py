@@ -390,7 +390,7 @@ def test_config_errors():
         config.Contrastive(planning_window=(-0.8, 0.2))
     with pytest.raises(ValueError, match="calibration_words needs"):
         config.Contrastive(calibration_words=())
-    with pytest.raises(ValueError, match="epochs must be at least 1"):
+    with pytest.raises(ValueError, match="epochs must be from 1 to 10,000"):
         contrastive.ContrastiveTraining(epochs=0)
 
 
