@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -68,12 +67,9 @@ class Layout:
 
 
 def _ieeg_json(path: Path) -> dict:
-    try:
-        sidecar = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a JSON file: {err}") from err
+    sidecar = bids.read_json(path)
     for key in ("SamplingFrequency", "RecordingDuration"):
-        value = sidecar.get(key) if isinstance(sidecar, dict) else None
+        value = sidecar.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ValueError(
                 f"{path}: {key} must be a positive number (a layout needs the recording's "
