@@ -45,6 +45,24 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def brief_dataset(tmp_path_factory) -> Path:
+    """One participant like the tiny dataset's first (8 channels), with 8 words (about 24 s).
+
+    For the tests that run a speech model and a grid of fits end to end.
+    """
+    params = SimulationParams(
+        n_subjects=1,
+        n_words=8,
+        n_channels=(8,),
+        n_responsive=(4,),
+        n_latent_channels=2,
+        n_contaminated=0,
+        seed=TINY.seed,
+    )
+    return simulate_dataset(tmp_path_factory.mktemp("brief") / "bids", params, progress=False)
+
+
+@pytest.fixture(scope="session")
 def parity_dir() -> Path:
     """``../shared/parity``: skipped, with the reason, where it is not beside the checkout."""
     path = SHARED / "parity"

@@ -160,7 +160,7 @@ def _flat(fits):
 
 
 @pytest.mark.slow
-def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset, tmp_path):
+def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(brief_dataset, tmp_path):
     cfg = config.from_dict(
         {
             "encoding": {
@@ -176,8 +176,8 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(tiny_dataset
             }
         }
     ).encoding
-    here = Path(shutil.copytree(tiny_dataset, tmp_path / "here"))
-    there = Path(shutil.copytree(tiny_dataset, tmp_path / "there"))
+    here = Path(shutil.copytree(brief_dataset, tmp_path / "here"))
+    there = Path(shutil.copytree(brief_dataset, tmp_path / "there"))
     with grid.connect() as client:  # one participant: its tasks keep both workers busy
         in_process = encoding_grid.run(here, ["01"], cfg, client, progress=False)
     with grid.connect(workers=2) as client:

@@ -170,7 +170,7 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
     assert (ctx.tables / "protocol_summary.tex").read_text().count("sub-0") == 2 * 4
 
 
-def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_dataset):
+def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, brief_dataset):
     script = REPO / "analysis" / "04_encoding.py"
     # every channel kept: the count below is the dataset's (the check's own tests are elsewhere)
     settings = {  # every analysis at test size, one participant
@@ -189,7 +189,7 @@ def test_encoding_script_writes_electrode_tables_and_figures(tmp_path, tiny_data
         "channels": {"exclude_contaminated": False},
     }
     ctx = runtime.Context.of(
-        "encoding", tiny_dataset, tmp_path / "paper", config.from_dict(settings)
+        "encoding", brief_dataset, tmp_path / "paper", config.from_dict(settings)
     )
     pipeline.run_script(script, ctx, tmp_path / "nb", cwd=tmp_path)
     electrodes = pd.read_csv(ctx.tables / "encoding_electrodes.csv")
