@@ -20,18 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurospeech import bids
-from neurospeech.simulate import SimulationParams, simulate_dataset
 
-#: One participant, four words, three channels: about 15 s of recording.
-SMALL = SimulationParams(
-    n_subjects=1,
-    n_words=4,
-    n_channels=(3,),
-    n_responsive=(1,),
-    n_latent_channels=1,
-    n_contaminated=0,
-    seed=3,
-)
 SIDECARS = ("events.tsv", "channels.tsv", "space-ACPC_electrodes.tsv")
 NWB = "sub-01/ieeg/sub-01_task-wordProduction_ieeg.nwb"
 EXAMPLES = settings(
@@ -46,20 +35,15 @@ CELLS = st.sampled_from(
 )
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return simulate_dataset(tmp_path_factory.mktemp("small") / "bids", SMALL, progress=False)
-
-
 @pytest.fixture
-def dataset(pristine, tmp_path):
-    return Path(shutil.copytree(pristine, tmp_path / "bids"))
+def dataset(brief_dataset, tmp_path):
+    return Path(shutil.copytree(brief_dataset, tmp_path / "bids"))
 
 
-def _restore(dataset: Path, pristine: Path) -> None:
-    for path in pristine.rglob("*"):
+def _restore(dataset: Path, brief_dataset: Path) -> None:
+    for path in brief_dataset.rglob("*"):
         if path.is_file():
-            shutil.copyfile(path, dataset / path.relative_to(pristine))
+            shutil.copyfile(path, dataset / path.relative_to(brief_dataset))
 
 
 def _reads_or_names_the_file(dataset: Path) -> None:
@@ -95,14 +79,14 @@ def text_damage(draw, lines: list[str]):
 
 
 @pytest.mark.parametrize("suffix", SIDECARS)
-def test_damaged_tables_read_or_name_the_file(dataset, pristine, suffix):
+def test_damaged_tables_read_or_name_the_file(dataset, brief_dataset, suffix):
     path = bids.sidecar(dataset, "01", suffix)
     lines = path.read_text().splitlines()
 
     @EXAMPLES
     @given(damaged=text_damage(lines))
     def check(damaged):
-        _restore(dataset, pristine)
+        _restore(dataset, brief_dataset)
         path.write_text(damaged, encoding="utf-8")
         _reads_or_names_the_file(dataset)
 
@@ -119,7 +103,7 @@ JSON_VALUES = st.one_of(
 )
 
 
-def test_damaged_ieeg_json_reads_or_names_the_file(dataset, pristine):
+def test_damaged_ieeg_json_reads_or_names_the_file(dataset, brief_dataset):
     path = bids.sidecar(dataset, "01", "ieeg.json")
     meta = json.loads(path.read_text())
 
@@ -131,7 +115,7 @@ def test_damaged_ieeg_json_reads_or_names_the_file(dataset, pristine):
         cut=st.one_of(st.none(), st.integers(0, 200)),
     )
     def check(key, value, drop, cut):
-        _restore(dataset, pristine)
+        _restore(dataset, brief_dataset)
         edited = {k: v for k, v in meta.items() if not (drop and k == key)}
         if not drop:
             edited[key] = value
@@ -157,7 +141,7 @@ ARRAYS = st.sampled_from(
 )
 
 
-def test_damaged_nwb_acquisitions_read_or_name_the_file(dataset, pristine):
+def test_damaged_nwb_acquisitions_read_or_name_the_file(dataset, brief_dataset):
     path = dataset / NWB
     with h5py.File(path, "r") as f:
         names = sorted(
@@ -176,7 +160,7 @@ def test_damaged_nwb_acquisitions_read_or_name_the_file(dataset, pristine):
         unit=st.sampled_from([None, "mV", "volts", "furlongs", ""]),
     )
     def check(name, values, cut, unit):
-        _restore(dataset, pristine)
+        _restore(dataset, brief_dataset)
         if cut is not None:
             path.write_bytes(path.read_bytes()[:cut])
         else:

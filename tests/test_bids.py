@@ -179,45 +179,6 @@ def _event_beyond_end(root):
     _edit_tsv(bids.sidecar(root, "01", "events.tsv"), edit)
 
 
-@pytest.mark.parametrize(
-    ("damage", "error", "message"),
-    [
-        (lambda r: (r / NWB.format(s="01")).unlink(), FileNotFoundError, "no iEEG recording in"),
-        (lambda r: _drop_audio(r / NWB.format(s="01")), ValueError, "no 'Audio' acquisition"),
-        (
-            lambda r: _edit_tsv(bids.sidecar(r, "01", "channels.tsv"), lambda t: t.iloc[:-1]),
-            ValueError,
-            "channels but sub-01_task-wordProduction_channels.tsv lists",
-        ),
-        (_event_beyond_end, ValueError, "ends beyond the recording"),
-        (_sfreq_2048, ValueError, "timestamps give 1024.000 Hz but ieeg.json declares 2048"),
-        (lambda r: _empty(r / NWB.format(s="01")), ValueError, "holds no samples"),
-        (
-            lambda r: _edit_tsv(
-                bids.sidecar(r, "01", "events.tsv"),
-                lambda t: t.assign(onset=t["onset"] + 0.5),
-            ),
-            ValueError,
-            "disagree",
-        ),
-    ],
-    ids=[
-        "missing-nwb",
-        "missing-acquisition",
-        "channel-count",
-        "event-beyond-end",
-        "declared-rate",
-        "empty",
-        "onset-vs-sample",
-    ],
-)
-def test_bad_input_names_the_file_and_the_problem(dataset_copy, damage, error, message):
-    damage(dataset_copy)
-    with pytest.raises(error, match=message) as info:
-        bids.read_recording(dataset_copy, "01")
-    assert "sub-01" in str(info.value)
-
-
 def _write_brainvision(stem: Path, codes: np.ndarray, channels: list[str]) -> None:
     """BrainVision int16 files holding ``codes`` x 0.09765625 uV, written byte-exactly."""
     codes.tofile(stem.with_suffix(".eeg"))
@@ -350,6 +311,24 @@ def _audio_fraction(fraction):
 @pytest.mark.parametrize(
     ("damage", "error", "message"),
     [
+        (lambda r: (r / NWB.format(s="01")).unlink(), FileNotFoundError, "no iEEG recording in"),
+        (lambda r: _drop_audio(r / NWB.format(s="01")), ValueError, "no 'Audio' acquisition"),
+        (
+            lambda r: _edit_tsv(bids.sidecar(r, "01", "channels.tsv"), lambda t: t.iloc[:-1]),
+            ValueError,
+            "channels but sub-01_task-wordProduction_channels.tsv lists",
+        ),
+        (_event_beyond_end, ValueError, "ends beyond the recording"),
+        (_sfreq_2048, ValueError, "timestamps give 1024.000 Hz but ieeg.json declares 2048"),
+        (lambda r: _empty(r / NWB.format(s="01")), ValueError, "holds no samples"),
+        (
+            lambda r: _edit_tsv(
+                bids.sidecar(r, "01", "events.tsv"),
+                lambda t: t.assign(onset=t["onset"] + 0.5),
+            ),
+            ValueError,
+            "disagree",
+        ),
         (_first_row("onset", "three"), ValueError, "row 1 has onset 'three'; it must be a number"),
         (_first_row("onset", "n/a"), ValueError, "row 1 has onset n/a; it must be a number"),
         (_first_row("sample", "-3"), ValueError, "row 1 has sample -3; it must be a non-negative"),
@@ -372,6 +351,13 @@ def _audio_fraction(fraction):
         (_audio_fraction(0), ValueError, "the Audio acquisition holds no samples"),
     ],
     ids=[
+        "missing-nwb",
+        "missing-acquisition",
+        "channel-count",
+        "event-beyond-end",
+        "declared-rate",
+        "empty",
+        "onset-vs-sample",
         "onset-word",
         "onset-na",
         "negative-sample",
@@ -390,7 +376,7 @@ def _audio_fraction(fraction):
         "audio-empty",
     ],
 )
-def test_corrupt_files_are_errors_naming_the_file_and_row(dataset_copy, damage, error, message):
+def test_bad_input_names_the_file_and_the_problem(dataset_copy, damage, error, message):
     damage(dataset_copy)
     with pytest.raises(error, match=message) as info:
         bids.read_recording(dataset_copy, "01")
