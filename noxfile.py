@@ -1,4 +1,5 @@
-"""Sessions: ``nox -s tests``, ``reproduce``, ``verify``, ``models``, ``lint``, ``bench``.
+"""Sessions: ``nox -s tests``, ``reproduce``, ``verify``, ``models``, ``container``, ``lint``,
+``bench``.
 
 Every session installs the exact versions of ``requirements/lock.txt``, torch first
 (its CPU build where one is available), so the environment is the one the Dockerfile
@@ -7,6 +8,7 @@ and ``environment.yml`` describe.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import nox
@@ -18,11 +20,24 @@ LOCK = Path("requirements/lock.txt")
 TORCH = "torch==2.13.0"
 
 
+def requirements(*extras: str) -> list[str]:
+    """Return the package's dependencies and those of ``extras``, from ``pyproject.toml``."""
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    optional = project.get("optional-dependencies", {})
+    return [*project["dependencies"], *(req for extra in extras for req in optional[extra])]
+
+
 def install_locked(session: nox.Session, *extras: str) -> None:
-    """Install torch, then the package (editable) with ``extras``, pinned by the lock."""
+    """Install torch, then the dependencies, then the package (editable), pinned by the lock.
+
+    Without ``src/`` only torch and the dependencies are installed: the Dockerfile builds
+    the environment before it copies the source, so that an edit does not rebuild it.
+    """
     session.install(TORCH)
-    spec = f".[{','.join(extras)}]" if extras else "."
-    session.install("-c", str(LOCK), "-e", spec)
+    session.install("-c", str(LOCK), *requirements(*extras))
+    if Path("src").is_dir():
+        spec = f".[{','.join(extras)}]" if extras else "."
+        session.install("-c", str(LOCK), "--no-deps", "-e", spec)
 
 
 @nox.session
@@ -62,6 +77,15 @@ def models(session: nox.Session) -> None:
     """Download the registry's models at their pinned commits into the Hugging Face cache."""
     install_locked(session)
     session.run("neurospeech", "models", "fetch", *session.posargs, env={"HF_HUB_OFFLINE": "0"})
+
+
+@nox.session(python=False)
+def container(session: nox.Session) -> None:
+    """Build the image twice from scratch (``container/build.sh twice``); compare the layers.
+
+    Needs podman and mmdebstrap (the script installs them on Debian, as root).
+    """
+    session.run("bash", "container/build.sh", "twice", *session.posargs, external=True)
 
 
 @nox.session

@@ -52,16 +52,69 @@ def test_nox_installs_torch_first_then_the_lock():
 
 def test_dockerfile_installs_from_the_lock_as_a_non_root_user():
     docker = (REPO / "Dockerfile").read_text()
-    base = re.search(r"^FROM (\S+)", docker, re.M).group(1)
+    # the base is a build argument (container/build.sh passes one made from Debian
+    # packages); its default is the pinned official image
+    assert re.search(r"^FROM \$\{BASE\}$", docker, re.M)
+    base = re.search(r"^ARG BASE=(\S+)", docker, re.M).group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    assert docker.index("ARG BASE=") < docker.index("FROM ${BASE}")
     assert "COPY --chown=neuro requirements/lock.txt" in docker
-    assert "nox -s reproduce --install-only" in docker
     users = re.findall(r"^USER (\S+)", docker, re.M)
     assert users and users[-1] != "root"
     assert 'CMD ["python3", "-m", "nox", "-R", "-s", "reproduce"]' in docker
-    # the models are fetched at build time, after the environment, so the run is offline
-    assert docker.index("nox -s reproduce --install-only") < docker.index("nox -s models")
     assert "HF_HUB_OFFLINE=1" in docker
+    # the environment is built from the lock before the source is copied (an edit does
+    # not rebuild it), then the project is installed into it, then the models are fetched
+    # with that environment (no second nox environment), unless FETCH_MODELS=0
+    steps = [
+        "COPY --chown=neuro noxfile.py pyproject.toml",
+        "nox -s reproduce --install-only",
+        "COPY --chown=neuro . .",
+        "RUN python3 -m nox -s reproduce --install-only",
+        ".nox/reproduce/bin/neurospeech models fetch",
+    ]
+    positions = [docker.index(step) for step in steps]
+    assert positions == sorted(positions), steps
+    assert "nox -s models" not in docker
+    assert 'if [ "$FETCH_MODELS" = 1 ]' in docker
+    # nox's own dependencies are pinned by the lock too
+    assert "pip install -c requirements/lock.txt" in docker
+    # provenance: the commit and the lock's hash as labels, the commit for the manifest
+    for label in ('org.opencontainers.image.revision="$COMMIT"', 'lock-sha256="$LOCK_SHA256"'):
+        assert label in docker
+    assert "NEUROSPEECH_COMMIT=$COMMIT" in docker
+
+
+def test_the_environment_layer_needs_only_the_lock_and_the_noxfile(tmp_path):
+    """Without src/, nox's reproduce session installs the dependencies only."""
+    noxfile = REPO / "noxfile.py"
+    namespace: dict = {"__name__": "noxfile_under_test"}
+    exec(compile(noxfile.read_text(), str(noxfile), "exec"), namespace)
+
+    class Session:
+        def __init__(self):
+            self.calls = []
+
+        def install(self, *args):
+            self.calls.append(args)
+
+    (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    session = Session()
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        namespace["install_locked"](session)
+        without_source = session.calls
+        (tmp_path / "src").mkdir()
+        session = Session()
+        namespace["install_locked"](session, "test")
+    finally:
+        os.chdir(cwd)
+    assert without_source[0] == ("torch==2.13.0",)
+    assert "numpy>=1.26" in without_source[1] and "pytest>=8" not in without_source[1]
+    assert len(without_source) == 2
+    assert "pytest>=8" in session.calls[1]
+    assert session.calls[2] == ("-c", "requirements/lock.txt", "--no-deps", "-e", ".[test]")
 
 
 def test_environment_yml_uses_the_lock():
@@ -100,3 +153,25 @@ def test_the_published_values_ship_with_the_package():
     patterns = pyproject["tool"]["setuptools"]["package-data"]["neurospeech"]
     data = sorted((REPO / "src" / "neurospeech" / "data").iterdir())
     assert data and all(any(path.match(p) for p in patterns) for path in data)
+
+
+def test_a_checkout_without_git_reads_its_commit_from_the_build(tmp_path, monkeypatch):
+    """The container's checkout has no .git: the manifest takes the commit its build passed."""
+    from neurospeech import provenance
+
+    monkeypatch.delenv("NEUROSPEECH_COMMIT", raising=False)
+    monkeypatch.delenv("NEUROSPEECH_DIRTY", raising=False)
+    assert provenance.git_state(tmp_path) == {"commit": None, "dirty": None}
+    monkeypatch.setenv("NEUROSPEECH_COMMIT", "0123abc")
+    monkeypatch.setenv("NEUROSPEECH_DIRTY", "false")
+    assert provenance.git_state(tmp_path) == {"commit": "0123abc", "dirty": False}
+    # a git checkout's own state wins over the variables
+    assert provenance.git_state(REPO)["commit"] != "0123abc"
+
+
+def test_the_container_script_is_valid_bash_and_ci_builds_and_runs_the_image():
+    script = REPO / "container" / "build.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert os.access(script, os.X_OK)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "container/build.sh build" in ci and "container/build.sh run" in ci

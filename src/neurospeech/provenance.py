@@ -20,7 +20,12 @@ from neurospeech.embeddings import standins
 
 
 def git_state(project_root: str | os.PathLike) -> dict[str, object]:
-    """Return the checkout's commit and whether tracked files differ from it (None outside git)."""
+    """Return the checkout's commit and whether tracked files differ from it.
+
+    A checkout without git history (the container's: its build leaves ``.git`` out) is told
+    them at build time, in ``NEUROSPEECH_COMMIT`` and ``NEUROSPEECH_DIRTY`` (``true`` or
+    ``false``); without either, None.
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -32,6 +37,9 @@ def git_state(project_root: str | os.PathLike) -> dict[str, object]:
         return result.stdout.strip()
 
     commit = git("rev-parse", "HEAD")
+    if commit is None:
+        dirty = {"true": True, "false": False}.get(os.environ.get("NEUROSPEECH_DIRTY", ""))
+        return {"commit": os.environ.get("NEUROSPEECH_COMMIT") or None, "dirty": dirty}
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
 
