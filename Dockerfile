@@ -8,6 +8,7 @@
 #   BASE          the base image; any Debian-like image with python3.11, its venv module, git
 #   COMMIT, DIRTY the project's commit and whether the tree differed from it (provenance)
 #   LOCK_SHA256   the lock's sha256: checked, and written as a label
+#   SOURCE_DATE_EPOCH  makes the .pyc files independent of the build's time
 #   FETCH_MODELS  1 (default) downloads the registry's models for the swpd profile; 0 skips
 #                 it (the sample needs no model, and a build without the hub can still run)
 #   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_NO_INDEX
@@ -43,6 +44,10 @@ ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
 ARG LOCK_SHA256
+# Identical builds: with SOURCE_DATE_EPOCH set, pip writes .pyc files checked by the
+# source's hash instead of its time; virtualenv's pip seeder writes pip's and setuptools'
+# RECORD files in a fixed order (its default seeder copies them in directory order).
+ARG SOURCE_DATE_EPOCH
 # The environment first, from the lock alone, so that an edit of the source does not
 # rebuild it: nox itself (its own dependencies pinned by the lock too) in a tools
 # environment, then the reproduce session's environment, torch first. Without src/ the
@@ -53,7 +58,7 @@ RUN { [ -z "$LOCK_SHA256" ] || echo "$LOCK_SHA256  requirements/lock.txt" | sha2
     && python3 -m venv /home/neuro/tools \
     && /home/neuro/tools/bin/python3 -m pip install -c requirements/lock.txt \
         "$(grep -E '^nox==' requirements/lock.txt)" \
-    && /home/neuro/tools/bin/python3 -m nox -s reproduce --install-only
+    && VIRTUALENV_SEEDER=pip /home/neuro/tools/bin/python3 -m nox -s reproduce --install-only
 
 COPY --chown=neuro . .
 # The project itself (editable) into that environment, so the container runs offline.

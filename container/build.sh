@@ -144,12 +144,13 @@ build() {
         tracked "$context"
     fi
     say "building $tag on $image (commit ${commit:-unknown}, dirty ${dirty:-unknown}, SOURCE_DATE_EPOCH $epoch)"
-    podman build --network none --timestamp "$epoch" --file "$context/Dockerfile" \
+    # Docker's image format, the one Docker users get (OCI's has no SHELL)
+    podman build --format docker --network none --timestamp "$epoch" --file "$context/Dockerfile" \
         --volume "$cache/wheels:/wheels:ro" \
         --build-arg BASE="$image" \
         --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels \
         --build-arg FETCH_MODELS="${FETCH_MODELS:-0}" \
-        --build-arg COMMIT="$commit" --build-arg DIRTY="$dirty" \
+        --build-arg COMMIT="$commit" --build-arg DIRTY="$dirty" --build-arg SOURCE_DATE_EPOCH="$epoch" \
         --build-arg LOCK_SHA256="$(sha256sum requirements/lock.txt | cut -d' ' -f1)" \
         --tag "$tag" "$@" "$context" || { rm -rf "$copy"; fail "podman build failed: the Dockerfile's step above did not build"; }
     rm -rf "$copy"
