@@ -199,6 +199,17 @@ twice() {
         exit 1
     fi
     say "the two builds are identical, layer for layer"
+    # the images' configurations beside their names and ids (buildah's history notes name
+    # the intermediate images of each build, which differ)
+    local config='import json, sys
+image = json.load(sys.stdin)[0]
+for key in ("Id", "Digest", "RepoTags", "RepoDigests", "NamesHistory"):
+    image.pop(key, None)
+print(json.dumps(image, indent=1, sort_keys=True))'
+    diff <(podman image inspect "$tag-first" | python3 -c "$config") \
+        <(podman image inspect "$tag-second" | python3 -c "$config") \
+        && say "and so are their configurations" \
+        || say "their configurations differ only where shown above"
 }
 
 case ${1:-} in
