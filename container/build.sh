@@ -3,10 +3,10 @@
 #
 #   container/build.sh build [TAG]          make the base, build the image (default TAG: neurospeech)
 #   container/build.sh twice [TAG]          build it twice from scratch and compare the layers
-#   container/build.sh run [--out DIR] [TAG] [CMD...]
+#   container/build.sh run [--out DIR] [--volume SPEC]... [TAG] [CMD...]
 #                                           run it offline (CMD defaults to the image's: the
-#                                           sample reproduce), then copy its paper/ to DIR
-#                                           (default: paper/)
+#                                           sample reproduce), with podman's --volume SPECs,
+#                                           then copy its paper/ to DIR (default: paper/)
 #
 # On a Debian-like machine, as root: installs podman, runc, mmdebstrap and uidmap from the
 # Debian packages where they are missing; makes the base image with mmdebstrap from the
