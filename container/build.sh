@@ -20,8 +20,9 @@
 # fetches them, which needs the hub).
 #
 # Environment: NEUROSPEECH_CONTAINER_CACHE (default ~/.cache/neurospeech/container) holds
-# the base, the wheels and podman's configuration; SOURCE_DATE_EPOCH (default: the
-# commit's time); FETCH_MODELS (default 0).
+# the base, the wheels and podman's configuration; SOURCE_DATE_EPOCH (default: the time of
+# the last commit that changed the Dockerfile, the lock, noxfile.py or pyproject.toml);
+# FETCH_MODELS (default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -122,11 +123,21 @@ tracked() {
         | tar -xf - -C "$1"
 }
 
+# The time of the last commit that changed the environment's inputs (or HEAD's; 0 outside git).
+epoch() {
+    local time
+    time=$(git log -1 --format=%ct -- Dockerfile requirements/lock.txt noxfile.py pyproject.toml 2>/dev/null || true)
+    [ -n "$time" ] || time=$(git log -1 --format=%ct 2>/dev/null || true)
+    echo "${time:-0}"
+}
+
 build() {
     local tag=${1:-neurospeech} image commit dirty epoch
     shift || true
-    # every file time of the base and every layer's time, so that builds can be identical
-    export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+    # every file time of the base and every layer's time, so that builds can be identical:
+    # by default the time of the last commit that changed what the environment is built
+    # from (a build argument that changes rebuilds every step after it)
+    export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(epoch)}
     epoch=$SOURCE_DATE_EPOCH
     tools
     configure
@@ -184,7 +195,7 @@ run() {
 # differing ones named with the step that made them.
 twice() {
     local tag=${1:-neurospeech} first second
-    export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+    export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(epoch)}
     build "$tag-first" --no-cache
     build "$tag-second" --no-cache
     first=$(podman image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$tag-first")
