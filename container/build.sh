@@ -68,17 +68,20 @@ EOF
     export CONTAINERS_CONF="$cache/containers.conf"
 }
 
-# The machine's apt sources, in one text (deb822 or one-line), for mmdebstrap and the key.
-sources() {
+# The machine's apt source files (one-line or deb822), for mmdebstrap and the base's key.
+source_files() {
     local file
     for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -s "$file" ] && printf '# %s\n' "$file" && cat "$file"
+        [ -s "$file" ] && echo "$file"
     done
+    return 0
 }
 
 base() {
-    local key tarball image
-    key=$( { echo "$suite $packages"; sources; } | sha256sum | cut -c1-16)
+    local key tarball image list=()
+    mapfile -t list < <(source_files)
+    [ ${#list[@]} -gt 0 ] || fail "no apt sources in /etc/apt: mmdebstrap needs the machine's Debian mirror"
+    key=$( { echo "$suite $packages"; cat "${list[@]}"; } | sha256sum | cut -c1-16)
     image=localhost/neurospeech-base:$key
     if podman image exists "$image"; then
         say "base $image (kept; tarball sha256 $(cut -d' ' -f1 "$cache/base-$key.tar.sha256" 2>/dev/null || echo unknown))"
@@ -88,12 +91,6 @@ base() {
     tarball=$cache/base-$key.tar
     if [ ! -s "$tarball" ]; then
         say "making the base with mmdebstrap ($suite, minbase, $packages)"
-        local list=()
-        local file
-        for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-            [ -s "$file" ] && list+=("$file")
-        done
-        [ ${#list[@]} -gt 0 ] || fail "no apt sources in /etc/apt: mmdebstrap needs the machine's Debian mirror"
         mmdebstrap --quiet --format=tar --variant=minbase --include="$packages" --mode=root \
             "$suite" "$tarball.part" "${list[@]}" || fail "mmdebstrap could not make the base (see above)"
         mv "$tarball.part" "$tarball"
