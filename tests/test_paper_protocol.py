@@ -5,10 +5,11 @@ import pytest
 from scipy.stats import false_discovery_control
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import ElasticNet
+from sklearn.linear_model import ElasticNet, Ridge
 from sklearn.metrics import mean_squared_error, r2_score
-from sklearn.model_selection import LeaveOneGroupOut
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from neurospeech import bids, embeddings, paper_protocol
 
@@ -228,6 +229,23 @@ def test_word_level_encoding_finds_the_informative_channels():
     np.testing.assert_allclose(result.q, false_discovery_control(result.p))
     assert result.null.shape == (200, 9) and result.alpha.shape == (10, 9)
     assert np.all(result.p_fwe >= result.p) and np.all(result.p_fwe[:4] < 0.05)
+
+
+def test_word_level_ridge_on_wide_features_is_sklearn_ridge_on_the_z_scored_features():
+    # 300 dims for 40 trials: the fits run on the rows' coordinates in their own span
+    rng = np.random.default_rng(8)
+    words = np.array([f"w{k}" for k in range(40)])
+    x, y = rng.standard_normal((40, 300)), rng.standard_normal((40, 3))
+    result = paper_protocol.word_level_encoding(x, y, words, n_folds=4, n_permutations=1)
+    for k, (train, test) in enumerate(GroupKFold(n_splits=4).split(x, groups=words)):
+        scaler = StandardScaler().fit(x[train])
+        zy_mean, zy_std = y[train].mean(axis=0), y[train].std(axis=0)
+        for channel in range(3):
+            model = Ridge(alpha=result.alpha[k, channel]).fit(
+                scaler.transform(x[train]), (y[train, channel] - zy_mean[channel]) / zy_std[channel]
+            )
+            expected = model.predict(scaler.transform(x[test])) * zy_std[channel] + zy_mean[channel]
+            np.testing.assert_allclose(result.predicted[test, channel], expected, atol=1e-10)
 
 
 def test_on_the_sample_the_metric_cannot_tell_features_from_none(sample_sub01):

@@ -29,7 +29,9 @@ def test_predictions_equal_sklearn_ridge_for_every_penalty(shape):
         np.testing.assert_allclose(predicted[a], model.predict(x[test]), rtol=0, atol=1e-8)
 
 
-@pytest.mark.parametrize("n_rows, n_features", [(90, 20), (40, 60)])  # Gram and SVD paths
+# Gram path (inner test blocks of 37 and 15 rows: more and fewer than the 20 features),
+# and SVD path (fewer rows than features)
+@pytest.mark.parametrize("n_rows, n_features", [(200, 20), (90, 20), (40, 60)])
 def test_inner_cv_picks_the_penalty_a_loop_over_sklearn_picks(n_rows, n_features):
     x, y = _centred(n_rows, n_features, 6, seed=1)
     y[:, :3] = 10 * np.random.default_rng(2).standard_normal((n_rows, 3))  # noise: large alpha

