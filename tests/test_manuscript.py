@@ -14,12 +14,12 @@ import pytest
 from conftest import REPO
 from scipy.io import wavfile
 
-from neurospeech import config, contrastive, prose, published, regions, report
+from neurospeech import config, contrastive, prose, published, regions, report, stats
 
 MANUSCRIPT = REPO / "paper" / "manuscript.md"
 
 
-def _audit(participants, lengths, spaces, found=()):
+def _audit(participants, lengths, spaces, found=(), n_draws=1000):
     rows = []
     for participant in participants:
         for length in lengths:
@@ -44,9 +44,26 @@ def _audit(participants, lengths, spaces, found=()):
                         "word_level_p_holm": 0.002 if hit else 1.0,
                         "significant": 3 if hit else 0,
                         "channels": 100,
+                        "n_shuffles": n_draws,
+                        "n_permutations": n_draws,
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _group(audit):
+    """The protocol_group table: a space is found at the group level where any participant is."""
+    rows = audit.groupby(["feature_space", "trial_length"], sort=False)
+    group = rows.agg(
+        participants=("participant", "nunique"),
+        mean_best_r=("word_level_mean_r", "max"),
+        found=("significant", "max"),
+        n_permutations=("n_permutations", "min"),
+    ).reset_index()
+    group["null_mean_best_r"] = 0.1
+    group["p_group"] = np.where(group.pop("found") > 0, 0.001, 0.5)
+    group["p_group_holm"] = stats.holm(group["p_group"]) if len(group) else []
+    return group
 
 
 def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=(), profile="sample"):
@@ -97,6 +114,7 @@ def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=(),
             verwoert, verwoert.iloc[:0], ["participant", "metric"], simulated=False
         ),
         "protocol_audit": audit,
+        "protocol_group": _group(audit),
         "protocol_variance": variance,
         "protocol_published": published.beside(
             khanday, khanday.iloc[:0], ["participant", "feature_space", "metric"], simulated=False
@@ -327,6 +345,12 @@ def test_one_participant_one_length_one_space_nothing_found_reads_naturally(tmp_
     assert "does not distinguish any feature space from the no-feature predictor" in text
     assert "finds no word information in any participant" in text
     assert "the one test (1 participant x 1 feature space x 1 trial length)" in text
+    assert (
+        "Across the 1 participant at once (the mean of each one's best channel, against the "
+        "same permutation in every one), the word-level encoding finds no word information in "
+        "the one group test (1 feature space x 1 trial length) after Holm correction" in text
+    )
+    assert "0 of 1 tests are below 0.05 corrected" in text
     assert "no mean r of significant electrodes" in text
     assert "log-mel beyond nuisance: 0 of 120 electrodes (largest gain in R² 0.001)" in text
     assert "No speech-model layer was fitted, so no layers are compared." in text
@@ -368,6 +392,10 @@ def test_found_word_information_is_named_by_space_and_participant(tmp_path):
         "1 s and sub-03 at 2 s), with 12 channels at FDR q < 0.05 among their 400" in text
     )
     assert "averaged over the 1 and 2 s after the cue" in text
+    assert (
+        "the word-level encoding finds word information in 2 of the 4 group tests (2 feature "
+        "spaces x 2 trial lengths) after Holm correction: gpt2 (1 and 2 s)." in text
+    )
     assert "across participants: above chance, with 3 of 3 participants above chance" in text
     assert "with 3 participants it cannot go below 0.125" in text
     assert "before any sound, top-10 accuracy is 1.00" in text
@@ -424,6 +452,26 @@ def test_prose_helpers():
     verdict = prose.metric_verdict(significant)
     assert "in the one test (1 participant" in verdict and "gpt2 (sub-01 at 1 s)" in verdict
     assert "move the PCC by at most 0.001" in verdict
+
+
+def test_a_family_too_large_for_its_permutations_is_undecided_not_negative():
+    # the real study's size: 10 participants x 16 predictors x 2 trial lengths
+    participants = [f"sub-{k:02d}" for k in range(1, 11)]
+    spaces = [f"space{k}" for k in range(16)]
+    audit = _audit(participants, [1.0, 2.0], spaces)
+    verdict = prose.protocol_verdict(audit)
+    assert "shuffle test of the paper's metric cannot decide here: with 1,000 shuffles" in verdict
+    assert "word-level encoding cannot decide here: with 1,000 permutations" in verdict
+    assert "needs less than 1.6e-04" in verdict and "at least 6,400 are needed" in verdict
+    assert "finds no word information" not in verdict
+    group = prose.group_verdict(_group(audit))  # 32 group tests: 1,000 permutations suffice
+    assert "cannot decide" not in group and "in any of the 32 group tests" in group
+    enough = prose.protocol_verdict(_audit(participants, [1.0, 2.0], spaces, n_draws=6400))
+    assert "cannot decide" not in enough and "finds no word information" in enough
+    # the sample's size resolves with 1,000
+    assert "cannot decide" not in prose.protocol_verdict(
+        _audit(participants[:3], [1.0], spaces[:3])
+    )
 
 
 def test_decoding_controls_never_print_a_negative_zero():

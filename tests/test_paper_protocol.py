@@ -248,6 +248,28 @@ def test_word_level_ridge_on_wide_features_is_sklearn_ridge_on_the_z_scored_feat
             np.testing.assert_allclose(result.predicted[test, channel], expected, atol=1e-10)
 
 
+def test_group_word_level_pairs_the_participants_permutations_by_draw():
+    informative, empty = [], []
+    for seed in range(3):
+        x, y, words = _trials(n_trials=40, seed=seed)
+        informative.append(paper_protocol.word_level_encoding(x, y, words, n_permutations=99))
+        # the same features against targets they do not explain
+        noise = np.random.default_rng(seed + 10).standard_normal(y.shape) + y.mean(axis=0)
+        empty.append(paper_protocol.word_level_encoding(x, noise, words, n_permutations=99))
+    found = paper_protocol.group_word_level(informative)
+    assert found["participants"] == 3 and found["n_permutations"] == 99
+    assert found["p_group"] == 0.01  # above every paired draw
+    assert found["mean_best_r"] == pytest.approx(np.mean([e.r.max() for e in informative]))
+    paired = np.mean([e.null.max(axis=1) for e in informative], axis=0)
+    assert found["null_mean_best_r"] == pytest.approx(paired.mean())
+    assert paper_protocol.group_word_level(empty)["p_group"] > 0.05
+    fewer = paper_protocol.word_level_encoding(x, y, words, n_permutations=50)
+    with pytest.raises(ValueError, match="nulls differ in length"):
+        paper_protocol.group_word_level([*informative, fewer])
+    with pytest.raises(ValueError, match="at least one participant"):
+        paper_protocol.group_word_level([])
+
+
 def test_on_the_sample_the_metric_cannot_tell_features_from_none(sample_sub01):
     recording, truth = sample_sub01
     words = recording.words["value"].to_numpy()

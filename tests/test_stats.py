@@ -78,3 +78,15 @@ def test_circular_gain_null_equals_a_loop_of_np_roll():
     np.testing.assert_allclose(stats.r2(truth, truth.mean(0) + 0 * truth), 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="same shape"):
         stats.circular_gain_null(truth, full[:10], reduced)
+
+
+def test_holm_floor_is_the_smallest_adjusted_p_a_family_reaches():
+    rng = np.random.default_rng(0)
+    for n_draws, n_tests in [(1000, 320), (99, 5), (6400, 320)]:
+        observed = np.full(n_tests, np.inf)  # every test beats all of its draws
+        p = stats.permutation_p(observed, rng.standard_normal((n_draws, n_tests)))
+        assert stats.holm(p).min() == pytest.approx(stats.holm_floor(n_draws, n_tests))
+    assert stats.holm_floor(1000, 320) > 0.05 > stats.holm_floor(6400, 320)
+    assert stats.holm_floor(10, 50) == 1.0
+    with pytest.raises(ValueError, match="at least one draw"):
+        stats.holm_floor(0, 3)

@@ -25,16 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import sklearn
 from scipy.stats import false_discovery_control
 from sklearn.base import RegressorMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import ElasticNet
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
-from neurospeech import highgamma, ridge, stats
+from neurospeech import elastic_net, highgamma, ridge, stats
 from neurospeech.bids import Recording
 
 #: The paper's regression model.
@@ -190,41 +188,13 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
 def _elastic_net_predictions(x: np.ndarray, y: np.ndarray, splits: Splits) -> np.ndarray:
-    """Held-out predictions of ``ElasticNet(**ELASTIC_NET)``, exact, without wasted fits.
+    """Held-out predictions of ``ElasticNet(**ELASTIC_NET)``, as scikit-learn computes them.
 
-    Each split's training rows must be all rows not in its test rows. When
-    ``alpha * l1_ratio * n_train`` is at least every ``|x_j' y_c|`` (centred on the
-    training rows), the elastic-net solution of channel ``c`` is all zeros and its
-    prediction the training mean: scikit-learn's coordinate descent returns exactly
-    that. The check costs one features x channels product per split (the training
-    cross-products are the totals minus the held-out rows' share); only the channels
-    that fail it are fitted with ``sklearn.linear_model.ElasticNet``. With embeddings
-    of unit scale and targets in microvolts, most fits are skipped, which makes
-    thousands of shuffles affordable.
+    Every split's training rows must be all rows not in its test rows
+    (:func:`neurospeech.elastic_net.held_out_predictions`, which fits all channels of all
+    splits from one Gram matrix: thousands of shuffles stay affordable).
     """
-    total, sum_x, sum_y = x.T @ y, x.sum(axis=0), y.sum(axis=0)
-    predicted = np.zeros_like(y)
-    for train, test in splits:
-        n_train = len(train)
-        mean_x = (sum_x - x[test].sum(axis=0)) / n_train
-        mean_y = (sum_y - y[test].sum(axis=0)) / n_train
-        cross = total - x[test].T @ y[test] - n_train * np.outer(mean_x, mean_y)
-        threshold = ELASTIC_NET["alpha"] * ELASTIC_NET["l1_ratio"] * n_train
-        # The margin sends near-ties to scikit-learn rather than trusting our rounding.
-        active = np.flatnonzero(np.abs(cross).max(axis=0) > threshold * (1 - 1e-9))
-        predicted[test] = mean_y
-        if active.size:
-            # Fortran-ordered float64 copies are what fit() makes after its input checks,
-            # which it can then skip: at this size they cost more than the fit itself.
-            with sklearn.config_context(skip_parameter_validation=True):
-                model = ElasticNet(**ELASTIC_NET).fit(
-                    np.asfortranarray(x[train]),
-                    np.asfortranarray(y[np.ix_(train, active)]),
-                    check_input=False,
-                )
-            coef = model.coef_.reshape(active.size, -1)
-            predicted[np.ix_(test, active)] = x[test] @ coef.T + model.intercept_
-    return predicted
+    return elastic_net.held_out_predictions(x, y, splits, **ELASTIC_NET)
 
 
 def _components_elastic_net(z: np.ndarray, y: np.ndarray, train, test) -> np.ndarray:
@@ -350,7 +320,7 @@ def _compact(x: np.ndarray, pca: float | int | None) -> np.ndarray:
 
 
 def _row_coordinates(x: np.ndarray) -> np.ndarray:
-    """The coordinates ``U S`` of the rows in their own span (``x = U S V'``).
+    """Return the coordinates ``U S`` of the rows in their own span (``x = U S V'``).
 
     They keep every inner product of the rows, so any fit that depends on the rows only
     through them (a PCA, a ridge) is the same on them; ``x`` itself when it has no more
@@ -661,3 +631,44 @@ def word_level_encoding(
         predicted=predicted,
         null=null,
     )
+
+
+def group_word_level(encodings: Iterable[WordLevelEncoding]) -> dict[str, float]:
+    """Test the word-level encoding of one predictor across participants at once.
+
+    The statistic is the mean over participants of each one's best channel (its largest
+    r, the statistic of ``p_fwe``). Its null pairs the participants' permutations by
+    draw: the ``k``-th null value is the mean of every participant's largest r under its
+    ``k``-th permutation, valid because each participant's permutations are drawn
+    independently of the others' (fixed effects: these participants' channels carry word
+    information). One test per predictor and trial length, where the per-participant
+    tests make a family as many times larger (with 10 participants and 1,000
+    permutations, Holm over 320 tests cannot reject anything;
+    :func:`neurospeech.stats.holm_floor`).
+
+    Parameters
+    ----------
+    encodings : iterable of WordLevelEncoding
+        One per participant, each with the same number of permutations.
+
+    Returns
+    -------
+    result : dict
+        ``participants``, ``mean_best_r``, ``null_mean_best_r`` (the null's mean),
+        ``p_group`` (one-sided, +1 corrected) and ``n_permutations``.
+    """
+    encodings = list(encodings)
+    if not encodings:
+        raise ValueError("the group test needs at least one participant's word-level encoding")
+    sizes = {len(encoding.null) for encoding in encodings}
+    if len(sizes) > 1:
+        raise ValueError(f"the participants' nulls differ in length: {sorted(sizes)}")
+    observed = np.mean([encoding.r.max() for encoding in encodings])
+    null = np.mean([encoding.null.max(axis=1) for encoding in encodings], axis=0)
+    return {
+        "participants": len(encodings),
+        "mean_best_r": float(observed),
+        "null_mean_best_r": float(null.mean()),
+        "p_group": stats.permutation_p(observed, null),
+        "n_permutations": len(null),
+    }

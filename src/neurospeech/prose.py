@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from neurospeech import stats
+
 #: The level of every test the manuscript reports.
 LEVEL = 0.05
 
@@ -54,6 +56,28 @@ def _tests(audit: pd.DataFrame) -> str:
     n = len(audit)
     noun = "the one test" if n == 1 else f"the {n} tests"
     return f"{noun} ({' x '.join(parts)})"
+
+
+def _unresolvable(
+    table: pd.DataFrame, draws: str, what: str, family: str, level: float
+) -> str | None:
+    """Say so when no test of the table could be significant with its ``draws`` per test.
+
+    Returns None when the family (described by ``family``) can reach the level
+    (:func:`neurospeech.stats.holm_floor`).
+    """
+    n_draws = int(table[draws].min())
+    if stats.holm_floor(n_draws, len(table)) < level:
+        return None
+    needed = int(len(table) / level)
+    while stats.holm_floor(needed, len(table)) >= level:
+        needed += 1
+    return (
+        f"The {what} cannot decide here: with {n_draws:,} {draws.removeprefix('n_')} a "
+        f"p-value is at least {_p(1 / (n_draws + 1))}, and Holm correction over {family} "
+        f"needs less than {_p(level / len(table))}, so no test could be significant whatever "
+        f"the data; at least {needed:,} are needed."
+    )
 
 
 def _none(audit: pd.DataFrame, verb: str, negated: str) -> str:
@@ -99,6 +123,11 @@ def metric_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
         f"PCC of {mean:.3f} against {model:.3f} with the features"
     )
     if found.empty:
+        undecided = _unresolvable(
+            audit, "n_shuffles", "shuffle test of the paper's metric", _tests(audit), level
+        )
+        if undecided:
+            return f"{undecided} Without features, {baseline}."
         return (
             f"The paper's metric does not distinguish any feature space from the no-feature "
             f"predictor: {baseline}, and {_none(audit, 'scores', 'does not score')} above "
@@ -122,6 +151,11 @@ def word_level_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
         return "No feature space was run, so the word-level encoding has nothing to report."
     found = audit[audit["word_level_p_holm"] < level]
     if found.empty:
+        undecided = _unresolvable(
+            audit, "n_permutations", "word-level encoding", _tests(audit), level
+        )
+        if undecided:
+            return undecided
         return (
             f"The word-level encoding finds no word information in any participant, feature "
             f"space or trial length: {_none(audit, 'has', 'does not have')} a channel whose "
@@ -133,6 +167,49 @@ def word_level_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
         f"after Holm correction: {_where(found)}, with "
         f"{count(found['significant'].sum(), 'channel')} at FDR q < {level:g} among their "
         f"{found['channels'].sum():,}."
+    )
+
+
+def group_verdict(group: pd.DataFrame, level: float = LEVEL) -> str:
+    """Whether the word-level encoding finds word information across the participants.
+
+    Parameters
+    ----------
+    group : DataFrame
+        The ``protocol_group`` table (:func:`neurospeech.paper_protocol.group_word_level`
+        per feature space and trial length, with ``p_group_holm``).
+    level : float
+        Family-wise level of the Holm-corrected p-values.
+    """
+    if group.empty:
+        return ""
+    family = (
+        f"{'the one group test' if len(group) == 1 else f'the {len(group)} group tests'} ("
+        f"{count(group['feature_space'].nunique(), 'feature space')} x "
+        f"{count(group['trial_length'].nunique(), 'trial length')})"
+    )
+    statistic = (
+        f"Across the {count(int(group['participants'].max()), 'participant')} at once (the "
+        f"mean of each one's best channel, against the same permutation in every one)"
+    )
+    undecided = _unresolvable(group, "n_permutations", "group test", family, level)
+    if undecided:
+        return f"{statistic}: {undecided[0].lower()}{undecided[1:]}"
+    found = group[group["p_group_holm"] < level]
+    if found.empty:
+        where = f"in {family}" if len(group) == 1 else f"in any of {family}"
+        return (
+            f"{statistic}, the word-level encoding finds no word information {where} after "
+            f"Holm correction (smallest corrected p = {_p(group['p_group_holm'].min())})."
+        )
+    cases = join(
+        f"{space} ({seconds(rows['trial_length'])} s)"
+        for space, rows in found.groupby("feature_space", sort=False)
+    )
+    share = family if len(group) == 1 else f"{len(found)} of {family}"
+    return (
+        f"{statistic}, the word-level encoding finds word information in {share} after Holm "
+        f"correction: {cases}."
     )
 
 
@@ -148,9 +225,20 @@ def noise_note(audit: pd.DataFrame) -> str:
     )
 
 
-def protocol_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
-    """Return the verdict on the paper's claim: its metric, the word level, the noise control."""
-    parts = [metric_verdict(audit, level), word_level_verdict(audit, level), noise_note(audit)]
+def protocol_verdict(
+    audit: pd.DataFrame, group: pd.DataFrame | None = None, level: float = LEVEL
+) -> str:
+    """Return the verdict on the paper's claim.
+
+    Its metric, the word level per participant and (given the ``protocol_group`` table)
+    across participants, and the noise control.
+    """
+    parts = [
+        metric_verdict(audit, level),
+        word_level_verdict(audit, level),
+        "" if group is None else group_verdict(group, level),
+        noise_note(audit),
+    ]
     return " ".join(part for part in parts if part)
 
 

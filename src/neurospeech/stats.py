@@ -108,6 +108,32 @@ def permutation_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return p if np.ndim(p) else float(p)
 
 
+def holm_floor(n_draws: int, n_tests: int) -> float:
+    """Return the smallest Holm-adjusted p-value a family of permutation tests can reach.
+
+    With ``n_draws`` draws each p-value is at least ``1 / (n_draws + 1)``
+    (:func:`permutation_p`), and Holm multiplies the smallest by ``n_tests``: when this
+    floor is not below the level, no test of the family can be significant, whatever the
+    data, and a family with no rejection says nothing. About ``n_tests / level`` draws
+    lift it below ``level``.
+
+    Parameters
+    ----------
+    n_draws : int
+        Permutations (or shuffles, shifts) behind each p-value.
+    n_tests : int
+        Size of the Holm family.
+
+    Returns
+    -------
+    floor : float
+        ``min(1, n_tests / (n_draws + 1))``.
+    """
+    if n_draws < 1 or n_tests < 1:
+        raise ValueError(f"need at least one draw and one test, got {n_draws} and {n_tests}")
+    return min(1.0, n_tests / (n_draws + 1))
+
+
 def max_statistic_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     """Family-wise corrected p-values from the maximum over columns of each null draw.
 
