@@ -340,6 +340,18 @@ def test_frame_alignment_puts_model_frames_at_their_audio_times(hub, offline, re
     )
 
 
+def test_interpolating_pieces_in_turn_equals_interpolating_them_joined():
+    rng = np.random.default_rng(0)
+    states = rng.standard_normal((3, 40, 4)).astype(np.float32)
+    times, at = np.arange(40) * 0.02, np.linspace(-0.1, 0.9, 101)
+    joined = extract.interpolate(times, states, at)
+    assert joined.dtype == np.float32 and joined.shape == (3, 101, 4)
+    pieces = [states[:, :7], states[:, 7:30], states[:, 30:]]
+    np.testing.assert_array_equal(extract.interpolate(times, pieces, at), joined)
+    expected = states[:, 10] * np.float32(0.5) + states[:, 11] * np.float32(0.5)
+    np.testing.assert_allclose(joined[:, np.argmin(np.abs(at - 0.21))], expected, rtol=1e-6)
+
+
 def test_audio_at_another_rate_is_resampled(hub, offline, recording):
     loaded = _load(hub, "hubert-base")
     rate = 44100
