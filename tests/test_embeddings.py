@@ -433,6 +433,13 @@ def test_float16_storage_only_where_every_layer_keeps_r_0999():
     assert cache.storage_dtype(smooth) == np.float16
     tiny_range = 1000 + 1e-3 * smooth  # float16 cannot resolve these differences
     assert cache.storage_dtype(tiny_range) == np.float32
+    last_bad = smooth.copy()
+    last_bad[-1] = tiny_range[-1]  # every layer is checked, the last too
+    assert cache.storage_dtype(last_bad) == np.float32
+    zeros = np.concatenate([smooth, np.zeros((1, 50, 8), np.float32)])
+    assert cache.storage_dtype(zeros) == np.float16  # constant and exact in float16
+    assert cache.storage_dtype(np.full((1, 50, 8), 1000.1, np.float32)) == np.float32
+    assert cache.storage_dtype(smooth * 1e5) == np.float32  # beyond float16's range
 
 
 def test_a_cached_result_needs_no_model(tmp_path, recording, monkeypatch, offline):
