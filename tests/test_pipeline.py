@@ -86,6 +86,26 @@ def test_data_overview_script_runs_as_a_notebook(tmp_path, tiny_dataset):
     assert (ctx.figures / "data_overview.png").read_bytes() == figure
 
 
+def test_a_cell_may_run_for_hours(tmp_path, tiny_dataset, monkeypatch):
+    # the real study's encoding grid is one cell of several hours (issue 24)
+    import nbclient
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def client(notebook, **options):
+        seen.update(options)
+        raise Stop
+
+    monkeypatch.setattr(nbclient, "NotebookClient", client)
+    ctx = runtime.Context.of("data_overview", tiny_dataset, tmp_path / "paper")
+    with pytest.raises(Stop):
+        pipeline.run_script(REPO / "analysis" / "01_data_overview.py", ctx, tmp_path, tmp_path)
+    assert "timeout" in seen and seen["timeout"] is None
+
+
 def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
     script = REPO / "analysis" / "02_decoding_baseline.py"
     settings = config.from_dict({"decoding_baseline": {"n_shifts": 200}})  # test size

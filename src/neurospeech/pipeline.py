@@ -73,7 +73,9 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
             NotebookClient(
                 notebook,
                 kernel_name="python3",
-                timeout=1800,
+                # no limit per cell: at the real size the encoding grid's one cell runs
+                # for hours (30 minutes stopped one participant's rehearsal)
+                timeout=None,
                 resources={"metadata": {"path": str(cwd)}},
                 config=KernelConfig({"KernelManager": ipc}),
             ).execute()
