@@ -155,7 +155,8 @@ def storage_dtype(features: np.ndarray) -> np.dtype:
     """
     for layer in np.asarray(features, dtype=np.float32):
         flat = layer.reshape(-1, 1)
-        half = flat.astype(np.float16).astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float16's range: checked below
+            half = flat.astype(np.float16).astype(np.float32)
         if not np.all(np.isfinite(half)):
             return np.dtype(np.float32)
         if flat.std() == 0:
