@@ -211,9 +211,8 @@ class InnerCV:
                 sse = ((y[test][None] - predicted) ** 2).sum(axis=1)
             else:
                 b = vectors.T @ crosses[k] if many_rows else rows[test].T @ y[test]
-                dz = z[None] / (
-                    values[None, :, None] + self.alphas[:, None, None]
-                )  # alphas x k x T
+                # the split's coefficients for every penalty: alphas x rank x targets
+                dz = z[None] / (values[None, :, None] + self.alphas[:, None, None])
                 sse = squares - 2 * (b * dz).sum(axis=1) + (dz * (quadratic @ dz)).sum(axis=1)
             summed += xp.where(valid, 1 - sse / xp.where(valid, spread, 1.0), 0.0)
             counted += xp.astype(valid, y.dtype)
