@@ -158,6 +158,22 @@ def test_trial_swaps_keep_the_timing_and_change_the_trial():
         encoding.trial_swaps(n, cues, np.full(4, np.nan), 1)
 
 
+def test_swapped_predictions_equal_the_swapped_features_lagged_and_fitted():
+    rng = np.random.default_rng(4)
+    n, lags = 1200, [-5, -1, 0, 3, 8]
+    cues = np.arange(0.0, 12.0, 3.0)
+    onsets = cues + rng.uniform(0.3, 0.9, len(cues))
+    bases = [rng.standard_normal((n, 3)), rng.standard_normal((n, 2))]
+    coefficients = rng.standard_normal((len(lags) * 5, 4))
+    fitted = np.hstack([encoding.lagged(base, lags) for base in bases]) @ coefficients
+    rows = np.arange(0, n, 2)  # a fold's held-out frames, the recording's edges included
+    for swap in [*encoding.trial_swaps(n, cues, onsets, 5, seed=3), np.arange(n)]:
+        direct = np.hstack([encoding.lagged(base[swap], lags, rows) for base in bases])
+        expected = direct @ coefficients
+        found = encoding.swapped_predictions(fitted, bases, lags, swap, rows, coefficients)
+        np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_the_trial_swap_null_separates_word_content_from_timing():
     """Features that carry only the timing score as well swapped; word content does not."""
     rng = np.random.default_rng(0)

@@ -272,10 +272,11 @@ def fit_bands(
         coefficients, chosen[k], band_weight[k] = ridge.banded(
             design[train], zy[train], widths, inner, alphas, weights, device=device
         )
-        predicted[test] = design[test] @ coefficients * std + mean
+        fitted = design @ coefficients  # every frame's: the swaps read the training frames'
+        predicted[test] = fitted[test] * std + mean
         for s, swap in enumerate(swaps):
-            moved = np.hstack([lagged(base[swap], lags, test) for base in bases])
-            guess = moved @ coefficients * std + mean
+            guess = swapped_predictions(fitted, bases, lags, swap, test, coefficients)
+            guess = guess * std + mean
             sums[:, s] += [guess.sum(0), (guess**2).sum(0), (guess * y[test]).sum(0)]
         fold[test] = k
     return EncodingFit(
@@ -287,6 +288,55 @@ def fit_bands(
         band_weight=band_weight,
         swap_r=_r_from_sums(y, *sums),
     )
+
+
+def swapped_predictions(
+    fitted: np.ndarray,
+    bases: Sequence[np.ndarray],
+    lags: Sequence[int],
+    swap: np.ndarray,
+    rows: np.ndarray,
+    coefficients: np.ndarray,
+) -> np.ndarray:
+    """Predict ``rows`` from the lagged features of the reordered frames ``bases[b][swap]``.
+
+    Equal to ``np.hstack([lagged(base[swap], lags, rows) for base in bases]) @
+    coefficients``, built only where it must be: where a row's whole lag window moves by
+    one delay (``swap[t - lag] == swap[t] - lag`` for every lag), its lagged features are
+    those of frame ``swap[t]``, whose prediction ``fitted`` already holds. Trial swaps
+    (:func:`trial_swaps`) move each trial by one delay, so only windows across a trial's
+    edge are built.
+
+    Parameters
+    ----------
+    fitted : ndarray, shape (n_frames, n_targets)
+        The prediction of every frame from its own lagged features.
+    bases : sequence of ndarray, each of shape (n_frames, n_features_b)
+        The feature bands, before lagging, side by side in the design as ``coefficients``.
+    lags : sequence of int
+        In frames.
+    swap : ndarray of int, shape (n_frames,)
+    rows : ndarray of int
+        The frames to predict.
+    coefficients : ndarray, shape (n_lags * sum of n_features_b, n_targets)
+
+    Returns
+    -------
+    predicted : ndarray, shape (len(rows), n_targets)
+    """
+    n = len(fitted)
+    source = swap[rows]
+    whole = np.ones(len(rows), dtype=bool)
+    for lag in lags:
+        earlier = rows - lag
+        inside = (earlier >= 0) & (earlier < n)
+        whole &= inside & (swap[np.clip(earlier, 0, n - 1)] == source - lag)
+    predicted = fitted[source]
+    if not whole.all():
+        edge = rows[~whole]
+        moved = np.hstack([lagged(base[swap], lags, edge) for base in bases])
+        predicted[~whole] = moved @ coefficients
+    return predicted
 
 
 def _r_from_sums(y: np.ndarray, sum_p, sum_pp, sum_py) -> np.ndarray:
