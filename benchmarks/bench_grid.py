@@ -4,15 +4,20 @@
    configuration: 3 participants, log-mel and the untrained wav2vec 2.0 base at 5 layers,
    101 lags of the profile, 10,000 shifts), from empty derivatives (features included),
    once in this process and once on a ``LocalCluster`` of two worker processes; the
-   results are compared byte for byte.
-2. The cost of one task of each kind at the real data's size (110 electrodes, 300 s:
-   30,000 frames; 1,024-dimensional layers), then the time of the full study (10
-   participants, the ``swpd`` profile's speech models at every layer, the lag profile)
-   projected per number of workers by scheduling those costs (longest first) in the
-   grid's two rounds: features, then fits.
+   results are compared byte for byte (``--skip-sample`` leaves this part out).
+2. The CPU time, on one thread, of one task of each kind the ``swpd`` profile runs per
+   participant, at the real data's size (110 electrodes: the dataset's 1,103 over ten
+   participants; 30,000 frames; 100 trials of 3 s; the models' real widths): the
+   high-gamma targets of one reference, the log-mel fit and each model layer's fit with
+   their 200 trial swaps, the fits of 64 and 128 components, one point of the lag
+   profile and the variance partition. Then the time of the full study (10
+   participants: 3 references, every hidden state of the five speech models, 10
+   component fits, 101 lags, one partition each) projected per number of workers by
+   scheduling those costs (longest first) in the grid's two rounds: features, then fits.
 
 Feature extraction is projected from the sample's measured CPU time of the base model,
-scaled by parameter count; on GPU workers it is much shorter.
+scaled by parameter count; on GPU workers it is much shorter. CPU times rather than wall
+times make the costs hold on a machine busy with other work.
 """
 
 from __future__ import annotations
@@ -26,19 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospeech import config, datasets, encoding_grid, grid, layout
+from neurospeech import config, datasets, encoding_grid, grid, highgamma, layout
 
-#: Hidden states (layers + the input embedding) and parameters (millions) of the swpd
-#: profile's speech models, from their published configurations.
+#: Hidden states (layers + the input embedding), width and parameters (millions) of the
+#: swpd profile's speech models, from their published configurations.
 MODELS = {
-    "wav2vec2-xls-r-300m": (25, 300),
-    "hubert-base": (13, 95),
-    "whisper-base-encoder": (7, 20),
-    "wav2vec2-xls-r-300m-untrained": (25, 300),
-    "hubert-base-untrained": (13, 95),
+    "wav2vec2-xls-r-300m": (25, 1024, 300),
+    "hubert-base": (13, 768, 95),
+    "whisper-base-encoder": (7, 512, 20),
+    "wav2vec2-xls-r-300m-untrained": (25, 1024, 300),
+    "hubert-base-untrained": (13, 768, 95),
 }
 BASE_PARAMETERS = 95  # wav2vec 2.0 base, the sample's model
-N_PARTICIPANTS, N_FRAMES, N_ELECTRODES, DIMS = 10, 30_000, 110, 1024
+N_PARTICIPANTS, N_FRAMES, N_ELECTRODES, N_TRIALS = 10, 30_000, 110, 100
+N_NUISANCE, N_MEL = 8, 23  # widths of the nuisance and log-mel features
+SFREQ = 1024
 WORKERS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -70,34 +77,92 @@ def _flat(fits: dict) -> list[bytes]:
     return out
 
 
+def _cpu(function, *args, **kwargs):
+    """Return ``function``'s result and the CPU seconds it took in this process."""
+    start = time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.process_time() - start
+
+
 def task_costs(extraction_seconds: float) -> dict[str, float]:
-    """Seconds of one task of each kind at the real data's size, on one thread."""
+    """CPU seconds of one task of each kind at the real data's size, on one thread."""
     from threadpoolctl import threadpool_limits
 
     cfg = config.load(profile="swpd").encoding
     rng = np.random.default_rng(0)
     latent = rng.standard_normal((N_FRAMES, 20))
-    targets = latent @ rng.standard_normal((20, N_ELECTRODES)) + rng.standard_normal(
-        (N_FRAMES, N_ELECTRODES)
-    )
+
+    def mixed(width: int) -> np.ndarray:
+        return latent @ rng.standard_normal((20, width)) + rng.standard_normal((N_FRAMES, width))
+
+    cues = 1.0 + 3.0 * np.arange(N_TRIALS)
+    targets = {
+        "frames": mixed(N_ELECTRODES),
+        "channels": np.array([f"E{k}" for k in range(N_ELECTRODES)]),
+        "positions": np.full((N_ELECTRODES, 3), np.nan),
+        "regions": np.array(["unknown"] * N_ELECTRODES),
+        "cues": cues,
+        "onsets": cues + rng.uniform(0.5, 1.0, N_TRIALS),
+    }
+    shifts = {"n_shifts": cfg.n_shifts, "seed": 0}
     costs = {}
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
-        layer = latent @ rng.standard_normal((20, DIMS)) + rng.standard_normal((N_FRAMES, DIMS))
-        mel = latent @ rng.standard_normal((20, 23)) + rng.standard_normal((N_FRAMES, 23))
-        for name, values in (("layer", layer), ("mel", mel)):
-            np.save(Path(tmp) / f"{name}.npy", values[None].astype(np.float32))
-        shifts = {"n_shifts": cfg.n_shifts, "seed": 0}
-        start = time.perf_counter()
-        encoding_grid.fit(targets, f"{tmp}/layer.npy", 0, cfg.lags, cfg.n_components, **shifts)
-        costs["fit (model layer)"] = time.perf_counter() - start
-        start = time.perf_counter()
-        encoding_grid.fit(targets, f"{tmp}/mel.npy", 0, cfg.lags, None, **shifts)
-        costs["fit (log-mel)"] = time.perf_counter() - start
-        start = time.perf_counter()
-        encoding_grid.single_lag(targets, f"{tmp}/mel.npy", 0, **shifts)
-        costs["single-lag"] = time.perf_counter() - start
+        files = {}
+        for name, width in [("nuisance", N_NUISANCE), ("log-mel", N_MEL)] + [
+            (f"{width} dims", width) for width in sorted({m[1] for m in MODELS.values()})
+        ]:
+            files[name] = f"{tmp}/{name}.npy"
+            np.save(files[name], mixed(width)[None].astype(np.float32))
+        ieeg = rng.standard_normal((N_FRAMES * SFREQ // 100, N_ELECTRODES))
+        _, costs["targets (high-gamma of one reference)"] = _cpu(highgamma.extract, ieeg, SFREQ)
+        fit = encoding_grid.fit
+        acoustic, costs["fit (log-mel, swaps)"] = _cpu(
+            fit, targets, files["log-mel"], 0, cfg.lags, None, n_swaps=cfg.n_swaps, **shifts
+        )
+        for width in sorted({width for _, width, _ in MODELS.values()}):
+            path, chosen = files[f"{width} dims"], {"selection": acoustic, **shifts}
+            _, costs[f"fit ({width} dims, swaps)"] = _cpu(
+                fit, targets, path, 0, cfg.lags, cfg.n_components, n_swaps=cfg.n_swaps, **chosen
+            )
+            for k in cfg.pca_sensitivity:
+                if k != cfg.n_components:
+                    _, costs[f"fit ({width} dims, {k} components)"] = _cpu(
+                        fit, targets, path, 0, cfg.lags, k, **chosen
+                    )
+        _, costs["single-lag"] = _cpu(
+            encoding_grid.single_lag, targets, files["log-mel"], 0, **shifts
+        )
+        layers = {name: (files[f"{width} dims"], 0) for name, (_, width, _) in MODELS.items()}
+        _, costs["partition"] = _cpu(
+            encoding_grid.partition,
+            targets,
+            files["nuisance"],
+            files["log-mel"],
+            layers,
+            cfg.partition_lags,
+            cfg.n_components,
+            list(cfg.band_ratios),
+            **shifts,
+        )
     costs["features (base model, CPU)"] = extraction_seconds
     return costs
+
+
+def participant_fits(costs: dict[str, float]) -> list[float]:
+    """The fit round's task costs of one participant of the swpd profile."""
+    cfg = config.load(profile="swpd")
+    references = len(cfg.channels.references)
+    tasks = [costs["targets (high-gamma of one reference)"]] * references
+    tasks += [costs["fit (log-mel, swaps)"]] * references
+    for n_layers, width, _ in MODELS.values():
+        tasks += [costs[f"fit ({width} dims, swaps)"]] * n_layers
+        tasks += [
+            costs[f"fit ({width} dims, {k} components)"]
+            for k in cfg.encoding.pca_sensitivity
+            if k != cfg.encoding.n_components
+        ]
+    tasks += [costs["single-lag"]] * len(cfg.encoding.profile_lags)
+    return [*tasks, costs["partition"]]
 
 
 def makespan(costs: list[float], workers: int) -> float:
@@ -111,17 +176,21 @@ def makespan(costs: list[float], workers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bids-root", type=Path, default=Path(datasets.SAMPLE_PATH))
+    parser.add_argument(
+        "--skip-sample", action="store_true", help="leave out the sample grid's comparison"
+    )
     args = parser.parse_args()
     root = datasets.make_sample(args.bids_root, use_datalad=False)
 
-    here, fits_here = sample_grid(root, None)
-    there, fits_there = sample_grid(root, 2)
-    same = _flat(fits_here) == _flat(fits_there)
-    print("| sample grid (features + fits) | wall time (s) | speed-up |")
-    print("|---|---|---|")
-    print(f"| in this process (2 threads) | {here:.1f} | 1.00x |")
-    print(f"| LocalCluster, 2 worker processes | {there:.1f} | {here / there:.2f}x |")
-    print(f"\nidentical results: {same}")
+    if not args.skip_sample:
+        here, fits_here = sample_grid(root, None)
+        there, fits_there = sample_grid(root, 2)
+        same = _flat(fits_here) == _flat(fits_there)
+        print("| sample grid (features + fits) | wall time (s) | speed-up |")
+        print("|---|---|---|")
+        print(f"| in this process (2 threads) | {here:.1f} | 1.00x |")
+        print(f"| LocalCluster, 2 worker processes | {there:.1f} | {here / there:.2f}x |")
+        print(f"\nidentical results: {same}\n")
 
     with grid.connect() as client:  # the sample's extraction time, measured apart
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,28 +209,19 @@ def main() -> None:
             )
             outcome = grid.run([task], client, Path(tmp) / "grid", progress=False)
     costs = task_costs(outcome.seconds[task])
-    print("\n| task, real data's size, one thread | seconds |")
+    print("| task, real data's size, one thread | CPU seconds |")
     print("|---|---|")
     for name, seconds in costs.items():
         print(f"| {name} | {seconds:.2f} |")
 
-    cfg = config.load(profile="swpd").encoding
     features = [
         costs["features (base model, CPU)"] * parameters / BASE_PARAMETERS
         for _ in range(N_PARTICIPANTS)
-        for _, parameters in MODELS.values()
+        for _, _, parameters in MODELS.values()
     ]
-    fits = [
-        cost
-        for _ in range(N_PARTICIPANTS)
-        for cost in (
-            [costs["fit (log-mel)"]]
-            + [costs["fit (model layer)"]] * sum(n for n, _ in MODELS.values())
-            + [costs["single-lag"]] * len(cfg.profile_lags)
-        )
-    ]
+    fits = participant_fits(costs) * N_PARTICIPANTS
     print(
-        f"\nfull study: {len(features)} feature tasks, {len(fits)} fit tasks "
+        f"\nfull study: {len(features)} feature tasks, {len(fits)} fit-round tasks "
         f"({sum(features) / 3600:.1f} h + {sum(fits) / 3600:.1f} h of one thread)"
     )
     print("\n| workers | features (h) | fits (h) | total (h) | speed-up |")
