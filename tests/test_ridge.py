@@ -102,6 +102,18 @@ def test_torch_computes_the_same_as_numpy():
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)
 
 
+def test_inner_cv_takes_the_blocks_gram_matrices_it_is_given():
+    x, y = _centred(200, 20, 3, seed=7)
+    splits = list(KFold(5).split(x))
+    grams = [x[test].T @ x[test] for _, test in splits]
+    expected = ridge.InnerCV(x, None, splits, ALPHAS).scores(y)
+    np.testing.assert_allclose(
+        ridge.InnerCV(x, None, splits, ALPHAS, grams=grams).scores(y), expected, atol=1e-12
+    )
+    doubled = ridge.InnerCV(x, None, splits, ALPHAS, grams=[2 * gram for gram in grams])
+    assert not np.allclose(doubled.scores(y), expected)  # the given ones are the ones used
+
+
 def test_band_weights_cover_the_ratios_with_equal_weights_first():
     weights = ridge.band_weights(3, [0.1, 1.0, 10.0])
     assert weights.shape == (9, 3)

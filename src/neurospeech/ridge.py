@@ -111,6 +111,10 @@ class InnerCV:
     device : str, optional
         Compute with torch on this device (``"cuda"``, ``"cpu"``) instead of NumPy, in
         float64; results come back as NumPy arrays either way.
+    grams : list of ndarray, optional
+        Each split's test block's Gram matrix ``x_train[test].T @ x_train[test]``, in the
+        order of ``splits``, when the caller has them (:func:`banded` shares them between
+        its candidates); used with at least as many training rows as features.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class InnerCV:
         alphas: Iterable[float],
         *,
         device: str | None = None,
+        grams: list[np.ndarray] | None = None,
     ) -> None:
         self.device = device
         self.alphas = self._array(check_alphas(alphas))
@@ -134,22 +139,26 @@ class InnerCV:
             raise ValueError("the inner splits must test every training row exactly once")
         self.splits = [(self._index(train), self._index(test)) for train, test in splits]
         many_rows = self.x_train.shape[0] >= self.x_train.shape[1]
-        blocks = [self.x_train[test] for _, test in self.splits]
-        grams = [block.T @ block for block in blocks] if many_rows else None
+        if many_rows and grams is None:
+            grams = [self.x_train[test].T @ self.x_train[test] for _, test in self.splits]
+        elif many_rows:
+            grams = [self._array(gram) for gram in grams]
         total = sum(grams) if many_rows else None
         self.factors = []
-        for k, ((train, _), block) in enumerate(zip(self.splits, blocks)):
-            gram = total - grams[k] if many_rows else None
-            values, vectors = _eigen(self.x_train[train], gram)
-            projected = block @ vectors
+        for k, (train, test) in enumerate(self.splits):
+            values, vectors = _eigen(self.x_train[train], total - grams[k] if many_rows else None)
             # the test error is a quadratic form in the block's Gram matrix; when the
             # block has fewer rows than the rank, its predictions for every penalty come
             # from one product with the block's rows, scaled per penalty once here
-            if projected.shape[0] < projected.shape[1]:
+            if len(test) < vectors.shape[1]:
                 quadratic = None
+                projected = self.x_train[test] @ vectors
                 scaled = projected[None] / (values[None, None, :] + self.alphas[:, None, None])
                 predictor = scaled.reshape(-1, projected.shape[1])  # (alphas x tested) x rank
+            elif many_rows:  # as many test rows as features: fewer products from the Gram
+                quadratic, predictor = vectors.T @ (grams[k] @ vectors), None
             else:
+                projected = self.x_train[test] @ vectors
                 quadratic, predictor = projected.T @ projected, None
             # with fewer rows than columns, projecting the rows once is cheaper than
             # projecting the columns' cross-products for every new target set
@@ -353,9 +362,16 @@ def banded(
     coefficients = np.zeros((x_train.shape[1], n_targets))
     alpha, weight = np.ones(n_targets), np.ones((len(bands), n_targets)) / len(bands)
     score = np.full(n_targets, -np.inf)
+    # the scaled blocks' Gram matrices are the unscaled ones scaled on both sides
+    grams = (
+        [x_train[test].T @ x_train[test] for _, test in splits]
+        if x_train.shape[0] >= x_train.shape[1]
+        else None
+    )
     for candidate in weights:
         scale = np.repeat(np.sqrt(candidate), bands)
-        model = InnerCV(x_train * scale, None, splits, alphas, device=device)
+        scaled = None if grams is None else [gram * np.outer(scale, scale) for gram in grams]
+        model = InnerCV(x_train * scale, None, splits, alphas, device=device, grams=scaled)
         best, best_score = model.best(y_train)
         better = best_score > score + np.finfo(float).eps
         if better.any():
