@@ -569,6 +569,23 @@ def test_trim_removes_the_least_recently_used_entries_beyond_the_budget(
     assert paths[0.04].exists() and "damaged" not in caplog.text
 
 
+def test_trim_removes_the_entries_of_other_code_first_even_in_a_kept_folder(tmp_path, recording):
+    folder = tmp_path / "sub-01"
+    old, new = (
+        embeddings.frame_level_file(
+            "log-mel", recording, cache_dir=folder, window=length, shift=0.01
+        )
+        for length in (0.05, 0.04)
+    )
+    os.utime(new, (time.time() - 300, time.time() - 300))  # the current entry is older
+    described = json.loads(old.with_suffix(".json").read_text())
+    old.with_suffix(".json").write_text(json.dumps({**described, "salt": "other code"}))
+    one = old.stat().st_size
+    assert cache.trim([folder], 1.5 * one, keep=[folder]) == [old]
+    assert new.exists()
+    assert cache.trim([folder], 0, keep=[folder]) == []  # this code's entries are kept
+
+
 @pytest.mark.parametrize(
     ("name", "damaged"), [("hubert-base", "model.safetensors"), ("fasttext-nl", "model.bin")]
 )

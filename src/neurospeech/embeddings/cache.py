@@ -12,9 +12,9 @@ it. Values are float16 where every layer keeps a Pearson r of at least 0.999 wit
 float32 values, float32 elsewhere.
 
 The caches of a dataset's participants share a budget (:func:`budget`, 10 GiB unless
-``NEUROSPEECH_CACHE_GIB`` says otherwise): :func:`trim` removes the least recently used
-entries beyond it, and a removed entry is computed again when next asked for. Every
-layer of XLS-R at 100 frames a second is 1.5 GB a participant in float16, so the real
+``NEUROSPEECH_CACHE_GIB`` says otherwise): :func:`trim` removes, beyond it, the entries of
+other code first, then the least recently used, and a removed entry is computed again
+when next asked for. Every layer of XLS-R at 100 frames a second is 1.5 GB a participant in float16, so the real
 study's frame-level features (about 4.5 GB a participant) do not all fit: the encoding
 grid runs as many participants at a time as the budget holds (see
 :func:`neurospeech.encoding_grid.run`).
@@ -23,6 +23,7 @@ grid runs as many participants at a time as the budget holds (see
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from neurospeech import lock, stats
+from neurospeech import fingerprint, lock, stats
 from neurospeech.bids import Recording
 from neurospeech.store import Store
 
@@ -93,7 +94,9 @@ def trim(
 ) -> list[Path]:
     """Remove the least recently used entries of ``folders`` until they hold ``max_bytes``.
 
-    Recency is the value file's modification time, which :func:`store` renews on every
+    Entries made by other code (another salt: :func:`neurospeech.fingerprint.salt`),
+    which this code never reads, go first, oldest first; then the entries of this code
+    by recency, the value file's modification time, which :func:`store` renews on every
     use. An entry being read elsewhere stays readable there (its file is unlinked, not
     overwritten), and is computed again when next asked for.
 
@@ -103,8 +106,8 @@ def trim(
         Caches that share the budget (e.g. every participant's).
     max_bytes : float
     keep : list of path-like
-        Caches whose entries are never removed (e.g. those a running batch needs); they
-        count towards the total.
+        Caches whose entries of this code are never removed (e.g. those a running batch
+        needs); they count towards the total.
 
     Returns
     -------
@@ -114,11 +117,15 @@ def trim(
     kept = {Path(folder).resolve() for folder in keep}
     entries = _entries([Path(folder) for folder in folders])
     total = sum(value.stat().st_size for value, _ in entries)
+    current = fingerprint.salt()
+    stale = {description: _salt(description) != current for _, description in entries}
     removed = []
-    for value, description in sorted(entries, key=lambda entry: entry[0].stat().st_mtime):
+    for value, description in sorted(
+        entries, key=lambda entry: (not stale[entry[1]], entry[0].stat().st_mtime)
+    ):
         if total <= max_bytes:
             break
-        if value.parent.resolve() in kept:
+        if value.parent.resolve() in kept and not stale[description]:
             continue
         with lock.hold(value.parent / ".lock", f"trimming {value.parent}", wait=600):
             total -= value.stat().st_size
@@ -133,6 +140,14 @@ def trim(
             len(removed),
         )
     return removed
+
+
+def _salt(description: Path) -> str | None:
+    """Return the salt an entry was made with (None: its description cannot be read)."""
+    try:
+        return json.loads(description.read_text(encoding="utf-8")).get("salt")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def input_hash(recording: Recording, *, audio_input: bool) -> str:
