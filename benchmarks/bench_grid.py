@@ -77,11 +77,13 @@ def _flat(fits: dict) -> list[bytes]:
     return out
 
 
-def _cpu(function, *args, **kwargs):
-    """Return ``function``'s result and the CPU seconds it took in this process."""
+def _timed(costs: dict[str, float], name: str, function, *args, **kwargs):
+    """Run ``function``, record its CPU seconds in this process as ``costs[name]``, say them."""
     start = time.process_time()
     result = function(*args, **kwargs)
-    return result, time.process_time() - start
+    costs[name] = time.process_time() - start
+    print(f"{name}: {costs[name]:.1f} CPU seconds", flush=True)
+    return result
 
 
 def task_costs(extraction_seconds: float) -> dict[str, float]:
@@ -114,26 +116,45 @@ def task_costs(extraction_seconds: float) -> dict[str, float]:
             files[name] = f"{tmp}/{name}.npy"
             np.save(files[name], mixed(width)[None].astype(np.float32))
         ieeg = rng.standard_normal((N_FRAMES * SFREQ // 100, N_ELECTRODES))
-        _, costs["targets (high-gamma of one reference)"] = _cpu(highgamma.extract, ieeg, SFREQ)
+        _timed(costs, "targets (high-gamma of one reference)", highgamma.extract, ieeg, SFREQ)
         fit = encoding_grid.fit
-        acoustic, costs["fit (log-mel, swaps)"] = _cpu(
-            fit, targets, files["log-mel"], 0, cfg.lags, None, n_swaps=cfg.n_swaps, **shifts
+        acoustic = _timed(
+            costs,
+            "fit (log-mel, swaps)",
+            fit,
+            targets,
+            files["log-mel"],
+            0,
+            cfg.lags,
+            None,
+            n_swaps=cfg.n_swaps,
+            **shifts,
         )
         for width in sorted({width for _, width, _ in MODELS.values()}):
             path, chosen = files[f"{width} dims"], {"selection": acoustic, **shifts}
-            _, costs[f"fit ({width} dims, swaps)"] = _cpu(
-                fit, targets, path, 0, cfg.lags, cfg.n_components, n_swaps=cfg.n_swaps, **chosen
+            _timed(
+                costs,
+                f"fit ({width} dims, swaps)",
+                fit,
+                targets,
+                path,
+                0,
+                cfg.lags,
+                cfg.n_components,
+                n_swaps=cfg.n_swaps,
+                **chosen,
             )
             for k in cfg.pca_sensitivity:
                 if k != cfg.n_components:
-                    _, costs[f"fit ({width} dims, {k} components)"] = _cpu(
-                        fit, targets, path, 0, cfg.lags, k, **chosen
-                    )
-        _, costs["single-lag"] = _cpu(
-            encoding_grid.single_lag, targets, files["log-mel"], 0, **shifts
+                    name = f"fit ({width} dims, {k} components)"
+                    _timed(costs, name, fit, targets, path, 0, cfg.lags, k, **chosen)
+        _timed(
+            costs, "single-lag", encoding_grid.single_lag, targets, files["log-mel"], 0, **shifts
         )
         layers = {name: (files[f"{width} dims"], 0) for name, (_, width, _) in MODELS.items()}
-        _, costs["partition"] = _cpu(
+        _timed(
+            costs,
+            "partition",
             encoding_grid.partition,
             targets,
             files["nuisance"],
@@ -209,7 +230,7 @@ def main() -> None:
             )
             outcome = grid.run([task], client, Path(tmp) / "grid", progress=False)
     costs = task_costs(outcome.seconds[task])
-    print("| task, real data's size, one thread | CPU seconds |")
+    print("\n| task, real data's size, one thread | CPU seconds |")
     print("|---|---|")
     for name, seconds in costs.items():
         print(f"| {name} | {seconds:.2f} |")
