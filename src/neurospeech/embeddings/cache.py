@@ -14,9 +14,9 @@ float32 values, float32 elsewhere.
 The caches of a dataset's participants share a budget (:func:`budget`, 10 GiB unless
 ``NEUROSPEECH_CACHE_GIB`` says otherwise): :func:`trim` removes, beyond it, the entries of
 other code first, then the least recently used, and a removed entry is computed again
-when next asked for. Every layer of XLS-R at 100 frames a second is 1.5 GB a participant in float16, so the real
-study's frame-level features (about 4.5 GB a participant) do not all fit: the encoding
-grid runs as many participants at a time as the budget holds (see
+when next asked for. Every layer of XLS-R at 100 frames a second is 1.5 GB a participant
+in float16, so the real study's frame-level features (about 4.5 GB a participant) do not
+all fit: the encoding grid runs as many participants at a time as the budget holds (see
 :func:`neurospeech.encoding_grid.run`).
 """
 
