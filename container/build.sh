@@ -177,8 +177,11 @@ run() {
     local tag=${1:-neurospeech}
     shift || true
     configure
-    local name=neurospeech-run-$$ status=0
-    podman run --name "$name" --network none "${volumes[@]}" "$tag" "$@" || status=$?
+    local name=neurospeech-run-$$ status=0 blas=() setting
+    # the machine's OpenBLAS settings (e.g. OPENBLAS_CORETYPE: its kernels) go in: other
+    # kernels change the last bits of linear algebra, and outputs are compared byte for byte
+    while IFS= read -r setting; do blas+=(--env "$setting"); done < <(env | grep '^OPENBLAS_' || true)
+    podman run --name "$name" --network none "${blas[@]}" "${volumes[@]}" "$tag" "$@" || status=$?
     # the outputs are copied out (a mounted folder would have to belong to the image's
     # user, uid 1000: podman's ":U" gives it to that user)
     mkdir -p "$out"

@@ -169,6 +169,26 @@ def test_a_checkout_without_git_reads_its_commit_from_the_build(tmp_path, monkey
     assert provenance.git_state(REPO)["commit"] != "0123abc"
 
 
+def test_the_container_runs_with_the_machines_openblas_settings(tmp_path):
+    # other OpenBLAS kernels change the last bits, and CI compares outputs byte for byte
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "podman").write_text('#!/bin/sh\necho "$@" >> "$PODMAN_LOG"\n')
+    (fake / "podman").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "PODMAN_LOG": str(tmp_path / "podman.log"),
+        "NEUROSPEECH_CONTAINER_CACHE": str(tmp_path / "cache"),
+        "OPENBLAS_CORETYPE": "Haswell",
+    }
+    script = REPO / "container" / "build.sh"
+    command = ["bash", str(script), "run", "--out", str(tmp_path / "out"), "image", "true"]
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    run = next(line for line in (tmp_path / "podman.log").read_text().splitlines() if "run" in line)
+    assert "--env OPENBLAS_CORETYPE=Haswell" in run
+
+
 def test_the_container_script_is_valid_bash_and_ci_builds_and_runs_the_image():
     script = REPO / "container" / "build.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
