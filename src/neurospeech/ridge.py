@@ -60,6 +60,16 @@ def _eigen(x, gram=None):
     return xp.clip(values, min=0.0), vectors
 
 
+def _block_grams(x, splits):
+    """Return each split's test block's Gram matrix ``x[test]' x[test]``.
+
+    None with fewer rows than columns: :class:`InnerCV` then works from the rows.
+    """
+    if x.shape[0] < x.shape[1]:
+        return None
+    return [x[test].T @ x[test] for _, test in splits]
+
+
 def _coefficients(values, vectors, cross, alpha):
     """``V diag(1 / (lam + alpha)) V' X'Y``; ``alpha`` of shape (1,) or (1, n_targets)."""
     return vectors @ ((vectors.T @ cross) / (values[:, None] + alpha))
@@ -139,8 +149,8 @@ class InnerCV:
             raise ValueError("the inner splits must test every training row exactly once")
         self.splits = [(self._index(train), self._index(test)) for train, test in splits]
         many_rows = self.x_train.shape[0] >= self.x_train.shape[1]
-        if many_rows and grams is None:
-            grams = [self.x_train[test].T @ self.x_train[test] for _, test in self.splits]
+        if grams is None:
+            grams = _block_grams(self.x_train, self.splits)
         elif many_rows:
             grams = [self._array(gram) for gram in grams]
         total = sum(grams) if many_rows else None
@@ -363,11 +373,7 @@ def banded(
     alpha, weight = np.ones(n_targets), np.ones((len(bands), n_targets)) / len(bands)
     score = np.full(n_targets, -np.inf)
     # the scaled blocks' Gram matrices are the unscaled ones scaled on both sides
-    grams = (
-        [x_train[test].T @ x_train[test] for _, test in splits]
-        if x_train.shape[0] >= x_train.shape[1]
-        else None
-    )
+    grams = _block_grams(x_train, splits)
     for candidate in weights:
         scale = np.repeat(np.sqrt(candidate), bands)
         scaled = None if grams is None else [gram * np.outer(scale, scale) for gram in grams]

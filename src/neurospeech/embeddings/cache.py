@@ -23,7 +23,6 @@ all fit: the encoding grid runs as many participants at a time as the budget hol
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -118,14 +117,17 @@ def trim(
     entries = _entries([Path(folder) for folder in folders])
     total = sum(value.stat().st_size for value, _ in entries)
     current = fingerprint.salt()
-    stale = {description: _salt(description) != current for _, description in entries}
+    stale = {
+        value: (Store(value.parent, fmt=".npy").record(value.stem) or {}).get("salt") != current
+        for value, _ in entries
+    }
     removed = []
     for value, description in sorted(
-        entries, key=lambda entry: (not stale[entry[1]], entry[0].stat().st_mtime)
+        entries, key=lambda entry: (not stale[entry[0]], entry[0].stat().st_mtime)
     ):
         if total <= max_bytes:
             break
-        if value.parent.resolve() in kept and not stale[description]:
+        if value.parent.resolve() in kept and not stale[value]:
             continue
         with lock.hold(value.parent / ".lock", f"trimming {value.parent}", wait=600):
             total -= value.stat().st_size
@@ -140,14 +142,6 @@ def trim(
             len(removed),
         )
     return removed
-
-
-def _salt(description: Path) -> str | None:
-    """Return the salt an entry was made with (None: its description cannot be read)."""
-    try:
-        return json.loads(description.read_text(encoding="utf-8")).get("salt")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def input_hash(recording: Recording, *, audio_input: bool) -> str:
