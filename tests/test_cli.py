@@ -1,5 +1,8 @@
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -154,6 +157,17 @@ def test_any_error_is_one_line_and_status_2_and_debug_shows_the_traceback(monkey
     monkeypatch.setattr(neurospeech.cli, "_config", interrupted)
     assert main(["config"]) == 130
     assert capsys.readouterr().err == "neurospeech config: interrupted\n"
+
+    def terminated(args):  # SIGTERM, as a scheduler or `timeout` sends it
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not stop the command")
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(neurospeech.cli, "_config", terminated)
+    assert main(["config"]) == 143
+    assert capsys.readouterr().err == "neurospeech config: terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
 @pytest.mark.parametrize("workers", ["0", "-2", "two"])

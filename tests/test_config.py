@@ -4,7 +4,7 @@ import re
 import pytest
 from conftest import REPO
 
-from neurospeech import config, pipeline
+from neurospeech import config, pipeline, stats
 from neurospeech.config import ConfigError
 
 
@@ -43,6 +43,13 @@ def test_the_papers_conditions_as_published_and_corrected():
     )
     sample = config.load().paper_protocol
     assert {c.pooling for c in sample.predictors} == {"mean", "flatten"}
+    # the shuffle null: the conditions, with draws enough for Holm over their group tests
+    assert real.shuffled == list(conditions)
+    assert stats.holm_floor(real.n_shuffles, len(real.shuffled) * len(real.trial_lengths)) < 0.05
+    everything = config.from_dict(
+        {"paper_protocol": {"shuffle_feature_spaces": True}}, profile="swpd"
+    ).paper_protocol
+    assert everything.shuffled == [c.name for c in everything.predictors]
 
 
 def test_a_condition_from_toml_round_trips(tmp_path):

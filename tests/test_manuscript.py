@@ -19,12 +19,13 @@ from neurospeech import config, contrastive, prose, published, regions, report, 
 MANUSCRIPT = REPO / "paper" / "manuscript.md"
 
 
-def _audit(participants, lengths, spaces, found=(), n_draws=1000):
+def _audit(participants, lengths, spaces, found=(), n_draws=1000, unshuffled=()):
     rows = []
     for participant in participants:
         for length in lengths:
             for space in spaces:
                 hit = (participant, space) in found
+                shuffled = space not in unshuffled
                 rows.append(
                     {
                         "participant": participant,
@@ -35,16 +36,16 @@ def _audit(participants, lengths, spaces, found=(), n_draws=1000):
                         "pcc_model": 0.951,
                         "pcc_mean": 0.950,
                         "pcc_noise": 0.949,
-                        "pcc_shuffled": 0.950,
-                        "p_shuffle": 0.4,
-                        "p_shuffle_holm": 1.0,
+                        "pcc_shuffled": 0.950 if shuffled else np.nan,
+                        "p_shuffle": 0.4 if shuffled else np.nan,
+                        "p_shuffle_holm": 1.0 if shuffled else np.nan,
                         "word_level_mean_r": -0.05,
                         "word_level_null_r": -0.05,
                         "word_level_p_fwe": 0.001 if hit else 0.6,
                         "word_level_p_holm": 0.002 if hit else 1.0,
                         "significant": 3 if hit else 0,
                         "channels": 100,
-                        "n_shuffles": n_draws,
+                        "n_shuffles": n_draws if shuffled else 0,
                         "n_permutations": n_draws,
                     }
                 )
@@ -66,9 +67,33 @@ def _group(audit):
     return group
 
 
-def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=(), profile="sample"):
+def _shuffle_group(audit, found=()):
+    """The protocol_shuffle_group table: one row per shuffled space and trial length."""
+    rows = audit[audit["n_shuffles"] > 0].groupby(["feature_space", "trial_length"], sort=False)
+    group = rows.agg(
+        participants=("participant", "nunique"),
+        mean_pcc=("pcc_model", "mean"),
+        null_mean_pcc=("pcc_shuffled", "mean"),
+        n_shuffles=("n_shuffles", "min"),
+    ).reset_index()
+    group["p_group"] = np.where(group["feature_space"].isin(found), 0.001, 0.5)
+    group["p_group_holm"] = stats.holm(group["p_group"]) if len(group) else []
+    return group
+
+
+def _tables(
+    participants,
+    lengths,
+    spaces,
+    *,
+    found=(),
+    significant=0,
+    leaky=(),
+    profile="sample",
+    unshuffled=(),
+):
     n = len(participants)
-    audit = _audit(participants, lengths, spaces, found)
+    audit = _audit(participants, lengths, spaces, found, unshuffled=unshuffled)
     variance = pd.DataFrame(
         [
             {
@@ -115,6 +140,7 @@ def _tables(participants, lengths, spaces, *, found=(), significant=0, leaky=(),
         ),
         "protocol_audit": audit,
         "protocol_group": _group(audit),
+        "protocol_shuffle_group": _shuffle_group(audit),
         "protocol_variance": variance,
         "protocol_published": published.beside(
             khanday, khanday.iloc[:0], ["participant", "feature_space", "metric"], simulated=False
@@ -383,9 +409,18 @@ def _raw(tmp_path):
 def test_found_word_information_is_named_by_space_and_participant(tmp_path):
     found = {("sub-01", "gpt2"), ("sub-03", "gpt2")}
     tables = _tables(
-        ["sub-01", "sub-02", "sub-03"], [1.0, 2.0], ["log-mel", "gpt2"], found=found, profile="swpd"
+        ["sub-01", "sub-02", "sub-03"],
+        [1.0, 2.0],
+        ["log-mel", "gpt2"],
+        found=found,
+        profile="swpd",
+        unshuffled=["log-mel"],  # a plain feature space: no shuffle null
     )
     text = _render(tmp_path, tables, "swpd", {}).replace(" ,", ",")
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "not shuffled" in text
+    assert "Holm's correction runs over every shuffle test (6 tests:" in text
+    assert "test per shuffled predictor and trial length), 0 of 2 are below 0.05 corrected" in text
     assert (
         "finds word information in 4 of the 12 tests (3 participants x 2 feature spaces x 2 "
         "trial lengths) after Holm correction: gpt2 (sub-01 at 1 s, sub-01 at 2 s, sub-03 at "
@@ -472,6 +507,28 @@ def test_a_family_too_large_for_its_permutations_is_undecided_not_negative():
     assert "cannot decide" not in prose.protocol_verdict(
         _audit(participants[:3], [1.0], spaces[:3])
     )
+
+
+def test_the_shuffle_tests_are_those_of_the_shuffled_predictors_and_their_group():
+    # the real profile's design: 4 conditions shuffled 200 times, 12 feature spaces not
+    participants = [f"sub-{k:02d}" for k in range(1, 11)]
+    conditions = [f"condition{k}" for k in range(4)]
+    plain = [f"space{k}" for k in range(12)]
+    audit = _audit(participants, [1.0, 2.0], [*plain, *conditions], n_draws=200, unshuffled=plain)
+    metric = prose.metric_verdict(audit)
+    # 80 per-participant tests: 200 shuffles cannot decide them, and it says so
+    assert "the 80 tests (10 participants x 4 feature spaces x 2 trial lengths)" in metric
+    assert "cannot decide here: with 200 shuffles" in metric
+    group = prose.shuffle_group_verdict(_shuffle_group(audit))
+    assert "cannot decide" not in group and "in any of the 8 group tests" in group
+    assert "does not score the features above shuffled word assignments" in group
+    found = prose.shuffle_group_verdict(_shuffle_group(audit, found=["condition2"]))
+    assert "scores the features above shuffled word assignments in 2 of the 8" in found
+    assert found.endswith("condition2 (1 and 2 s).")
+    verdict = prose.protocol_verdict(audit, _group(audit), _shuffle_group(audit))
+    assert verdict.index(group) < verdict.index("word-level encoding")
+    none = _audit(participants[:2], [1.0], plain[:2], unshuffled=plain)
+    assert "No predictor was tested against shuffled words" in prose.metric_verdict(none)
 
 
 def test_decoding_controls_never_print_a_negative_zero():

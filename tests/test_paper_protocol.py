@@ -222,6 +222,35 @@ def test_audit_compares_with_the_mean_noise_and_shuffles():
     assert uninformative["p_shuffle"] > 0.05
 
 
+def test_audit_without_shuffles_and_the_group_test_across_participants():
+    x, y, words = _trials(seed=4)
+    row, null = paper_protocol.audit(x, y, words, n_shuffles=49, seed=1, return_null=True)
+    assert null.shape == (49,) and row["pcc_shuffled"] == pytest.approx(null.mean())
+    unshuffled = paper_protocol.audit(x, y, words, n_shuffles=0, seed=1)
+    assert unshuffled["n_shuffles"] == 0
+    assert np.isnan(unshuffled["p_shuffle"]) and np.isnan(unshuffled["pcc_shuffled"])
+    assert unshuffled["pcc_model"] == row["pcc_model"]  # the same fits, without the null
+    with pytest.raises(ValueError, match="n_shuffles must be 0"):
+        paper_protocol.audit(x, y, words, n_shuffles=-1)
+    informative, empty = [], []
+    for seed in range(3):
+        x, y, words = _trials(seed=seed)
+        informative.append(paper_protocol.audit(x, y, words, n_shuffles=49, return_null=True))
+        noise = np.random.default_rng(seed + 10).standard_normal(x.shape)
+        empty.append(paper_protocol.audit(noise, y, words, n_shuffles=49, return_null=True))
+    found = paper_protocol.group_audit(informative)
+    assert found["participants"] == 3 and found["n_shuffles"] == 49
+    assert found["p_group"] == 0.02  # above every paired draw
+    assert found["mean_pcc"] == pytest.approx(np.mean([r["pcc_model"] for r, _ in informative]))
+    paired = np.mean([null for _, null in informative], axis=0)
+    assert found["null_mean_pcc"] == pytest.approx(paired.mean())
+    assert paper_protocol.group_audit(empty)["p_group"] > 0.05
+    with pytest.raises(ValueError, match="with its shuffles"):
+        paper_protocol.group_audit([(unshuffled, np.array([]))])
+    with pytest.raises(ValueError, match="nulls differ in length"):
+        paper_protocol.group_audit([*informative, (row, null[:10])])
+
+
 def test_word_level_encoding_finds_the_informative_channels():
     x, y, words = _trials(n_trials=60, seed=5, repeat=[(1, 2)])
     result = paper_protocol.word_level_encoding(x, y, words, n_permutations=200, seed=0)

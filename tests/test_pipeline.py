@@ -169,8 +169,16 @@ def test_paper_protocol_script_writes_the_paper_tables_and_the_audit(tmp_path, t
     spaces = {"log-mel", "raw, flattened", "planted latent (oracle)"}
     assert set(audit["feature_space"]) == spaces
     assert len(audit) == 2 * 3  # trial lengths x predictors
-    assert audit["p_shuffle"].between(0, 1).all() and audit["p_shuffle"].min() >= 1 / 101
-    assert (audit["p_shuffle_holm"] >= audit["p_shuffle"]).all()
+    # the shuffle null: the condition and the oracle; the plain feature space has none
+    shuffled = audit[audit["feature_space"] != "log-mel"]
+    assert (shuffled["n_shuffles"] == 100).all() and shuffled["p_shuffle"].min() >= 1 / 101
+    assert shuffled["p_shuffle"].between(0, 1).all()
+    assert (shuffled["p_shuffle_holm"] >= shuffled["p_shuffle"]).all()
+    plain = audit[audit["feature_space"] == "log-mel"]
+    assert (plain["n_shuffles"] == 0).all() and plain["p_shuffle"].isna().all()
+    group = pd.read_csv(ctx.tables / "protocol_shuffle_group.csv")
+    assert len(group) == 2 * 2 and set(group["feature_space"]) == spaces - {"log-mel"}
+    assert (group["participants"] == 1).all() and (group["p_group_holm"] >= group["p_group"]).all()
     assert (audit["word_level_p_holm"] >= audit["word_level_p_fwe"]).all()
     raw = audit[audit["feature_space"] == "raw, flattened"].set_index("trial_length")
     assert raw.loc[1.0, "dims"] == 49 * 768  # frames x the last layer's dims

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from neurospeech import __version__
@@ -335,15 +338,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it stops as after Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """Make SIGTERM stop the command the way Ctrl-C does, in the main thread.
+
+    A SIGTERM to the process group (a batch scheduler's, ``timeout``'s) killed a
+    rehearsal's notebook kernel and the command reported the dead kernel as a bug
+    (``AssertionError``); now the command unwinds as after Ctrl-C (partial outputs are
+    never renamed into place, kernels and workers are shut down) and says it was
+    terminated.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
+    """Run the command line; return the process exit status.
+
+    0 on success, 2 on an error, 130 when interrupted (Ctrl-C) and 143 when terminated
+    (SIGTERM).
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        args.func(args)
+        with _sigterm_interrupts():
+            args.func(args)
+    except _Terminated:
+        print(f"neurospeech {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"neurospeech {args.command}: interrupted", file=sys.stderr)
         return 130

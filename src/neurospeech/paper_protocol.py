@@ -398,7 +398,8 @@ def audit(
     pca: float | int | None = None,
     pca_on_all_trials: bool = False,
     progress: bool = False,
-) -> dict[str, float]:
+    return_null: bool = False,
+) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
     """Score the paper's way, next to what that score is without any information.
 
     Parameters
@@ -407,11 +408,15 @@ def audit(
         As for :func:`leave_one_word_out` (with the paper's ElasticNet).
     n_shuffles : int
         Shuffles of the trial-to-predictor assignment (rows of X permuted; the words and
-        targets stay in place).
+        targets stay in place). 0: no shuffle null (each one costs a whole
+        leave-one-word-out pass; the protocol runs them for its ``conditions`` only).
     seed : int
         Seeds the noise features and the shuffles.
     progress : bool
         Show a progress bar over the shuffles.
+    return_null : bool
+        Also return the shuffle null, e.g. for a group test across participants
+        (:func:`neurospeech.stats.group_permutation`).
 
     Returns
     -------
@@ -420,11 +425,14 @@ def audit(
         channel's training mean, no features), ``noise`` (standard-normal features of
         X's width) and ``shuffled`` (mean of the shuffle distribution), as
         ``pcc_<name>`` and ``r2_<name>``; ``p_shuffle``, the permutation p-value of the
-        model's mean PCC (+1 corrected), and ``n_shuffles``.
+        model's mean PCC (+1 corrected), and ``n_shuffles`` (``pcc_shuffled`` and
+        ``p_shuffle`` are NaN without shuffles).
+    null : ndarray, shape (n_shuffles,)
+        The mean PCC of each shuffle; only if ``return_null``.
     """
     x, y, words = _check_trials(X, Y, words)
-    if n_shuffles < 1:
-        raise ValueError(f"n_shuffles must be at least 1, got {n_shuffles}")
+    if n_shuffles < 0:
+        raise ValueError(f"n_shuffles must be 0 (no shuffle null) or more, got {n_shuffles}")
     folds = _Folds.of(words)
     splits = folds.splits
     rng = np.random.default_rng(seed)
@@ -447,10 +455,11 @@ def audit(
         ]
     )
     row = {f"{metric}_{name}": value[metric] for name, value in results.items() for metric in value}
-    row["pcc_shuffled"] = float(null.mean())
-    row["p_shuffle"] = stats.permutation_p(results["model"]["pcc"], null)
+    shuffled = n_shuffles > 0
+    row["pcc_shuffled"] = float(null.mean()) if shuffled else np.nan
+    row["p_shuffle"] = stats.permutation_p(results["model"]["pcc"], null) if shuffled else np.nan
     row["n_shuffles"] = n_shuffles
-    return row
+    return (row, null) if return_null else row
 
 
 def variance_ratio(Y: np.ndarray) -> dict[str, float]:
@@ -633,18 +642,51 @@ def word_level_encoding(
     )
 
 
+def group_audit(audits: Iterable[tuple[dict[str, float], np.ndarray]]) -> dict[str, float]:
+    """Test the paper's metric of one predictor against shuffles, across participants at once.
+
+    The statistic is the mean over participants of each one's mean PCC, against the same
+    mean under each participant's shuffle of the same draw
+    (:func:`neurospeech.stats.group_permutation`): one test per predictor and trial
+    length, decidable with a few hundred shuffles where the per-participant tests need
+    thousands.
+
+    Parameters
+    ----------
+    audits : iterable of (dict, ndarray)
+        One per participant: what :func:`audit` returns with ``return_null=True``, each
+        with the same number of shuffles.
+
+    Returns
+    -------
+    result : dict
+        ``participants``, ``mean_pcc``, ``null_mean_pcc`` (the null's mean), ``p_group``
+        (one-sided, +1 corrected) and ``n_shuffles``.
+    """
+    audits = list(audits)
+    if not audits or any(len(null) == 0 for _, null in audits):
+        raise ValueError("the group test needs every participant's audit with its shuffles")
+    result = stats.group_permutation(
+        [row["pcc_model"] for row, _ in audits], [null for _, null in audits]
+    )
+    return {
+        "participants": result["participants"],
+        "mean_pcc": result["observed"],
+        "null_mean_pcc": result["null_mean"],
+        "p_group": result["p"],
+        "n_shuffles": result["n_draws"],
+    }
+
+
 def group_word_level(encodings: Iterable[WordLevelEncoding]) -> dict[str, float]:
     """Test the word-level encoding of one predictor across participants at once.
 
     The statistic is the mean over participants of each one's best channel (its largest
-    r, the statistic of ``p_fwe``). Its null pairs the participants' permutations by
-    draw: the ``k``-th null value is the mean of every participant's largest r under its
-    ``k``-th permutation, valid because each participant's permutations are drawn
-    independently of the others' (fixed effects: these participants' channels carry word
-    information). One test per predictor and trial length, where the per-participant
-    tests make a family as many times larger (with 10 participants and 1,000
-    permutations, Holm over 320 tests cannot reject anything;
-    :func:`neurospeech.stats.holm_floor`).
+    r, the statistic of ``p_fwe``), against the same mean under each participant's
+    permutation of the same draw (:func:`neurospeech.stats.group_permutation`). One test
+    per predictor and trial length, where the per-participant tests make a family as many
+    times larger (with 10 participants and 1,000 permutations, Holm over 320 tests cannot
+    reject anything; :func:`neurospeech.stats.holm_floor`).
 
     Parameters
     ----------
@@ -660,15 +702,14 @@ def group_word_level(encodings: Iterable[WordLevelEncoding]) -> dict[str, float]
     encodings = list(encodings)
     if not encodings:
         raise ValueError("the group test needs at least one participant's word-level encoding")
-    sizes = {len(encoding.null) for encoding in encodings}
-    if len(sizes) > 1:
-        raise ValueError(f"the participants' nulls differ in length: {sorted(sizes)}")
-    observed = np.mean([encoding.r.max() for encoding in encodings])
-    null = np.mean([encoding.null.max(axis=1) for encoding in encodings], axis=0)
+    result = stats.group_permutation(
+        [encoding.r.max() for encoding in encodings],
+        [encoding.null.max(axis=1) for encoding in encodings],
+    )
     return {
-        "participants": len(encodings),
-        "mean_best_r": float(observed),
-        "null_mean_best_r": float(null.mean()),
-        "p_group": stats.permutation_p(observed, null),
-        "n_permutations": len(null),
+        "participants": result["participants"],
+        "mean_best_r": result["observed"],
+        "null_mean_best_r": result["null_mean"],
+        "p_group": result["p"],
+        "n_permutations": result["n_draws"],
     }

@@ -109,7 +109,8 @@ def metric_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
     ----------
     audit : DataFrame
         The ``protocol_audit`` table: ``pcc_model``, ``pcc_mean``, ``pcc_noise``,
-        ``p_shuffle_holm`` per participant, feature space and trial length.
+        ``n_shuffles`` and ``p_shuffle_holm`` per participant, feature space and trial
+        length (the rows with no shuffles have no shuffle test).
     level : float
         Family-wise level of the Holm-corrected permutation p-values.
     """
@@ -117,26 +118,29 @@ def metric_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
         return "No feature space was run, so the paper's metric has nothing to judge."
     model, mean = audit["pcc_model"].mean(), audit["pcc_mean"].mean()
     moved = (audit["pcc_model"] - audit["pcc_mean"]).abs().max()
-    found = audit[audit["p_shuffle_holm"] < level]
+    tested = audit[audit["n_shuffles"] > 0]
+    found = tested[tested["p_shuffle_holm"] < level]
     baseline = (
         f"a predictor of each channel's training mean, which sees no words, scores a mean "
         f"PCC of {mean:.3f} against {model:.3f} with the features"
     )
+    if tested.empty:
+        return f"No predictor was tested against shuffled words. Without features, {baseline}."
     if found.empty:
         undecided = _unresolvable(
-            audit, "n_shuffles", "shuffle test of the paper's metric", _tests(audit), level
+            tested, "n_shuffles", "shuffle test of the paper's metric", _tests(tested), level
         )
         if undecided:
             return f"{undecided} Without features, {baseline}."
         return (
             f"The paper's metric does not distinguish any feature space from the no-feature "
-            f"predictor: {baseline}, and {_none(audit, 'scores', 'does not score')} above "
+            f"predictor: {baseline}, and {_none(tested, 'scores', 'does not score')} above "
             f"shuffled word assignments after Holm correction (smallest corrected p = "
-            f"{_p(audit['p_shuffle_holm'].min())})."
+            f"{_p(tested['p_shuffle_holm'].min())})."
         )
     return (
         f"The paper's metric scores the features above shuffled word assignments in "
-        f"{_share(found, audit)} after Holm correction: {_where(found)}. Yet "
+        f"{_share(found, tested)} after Holm correction: {_where(found)}. Yet "
         f"{baseline}; the features move the PCC by at most {moved:.3f}."
     )
 
@@ -170,6 +174,38 @@ def word_level_verdict(audit: pd.DataFrame, level: float = LEVEL) -> str:
     )
 
 
+def _group_sentence(
+    group: pd.DataFrame, draws: str, statistic: str, found_what: str, none_what: str, level
+) -> str:
+    """Return the verdict of a table of group tests (``participants``, ``p_group_holm``)."""
+    if group.empty:
+        return ""
+    family = (
+        f"{'the one group test' if len(group) == 1 else f'the {len(group)} group tests'} ("
+        f"{count(group['feature_space'].nunique(), 'feature space')} x "
+        f"{count(group['trial_length'].nunique(), 'trial length')})"
+    )
+    statistic = (
+        f"Across the {count(int(group['participants'].max()), 'participant')} at once ({statistic})"
+    )
+    undecided = _unresolvable(group, draws, "group test", family, level)
+    if undecided:
+        return f"{statistic}: {undecided[0].lower()}{undecided[1:]}"
+    found = group[group["p_group_holm"] < level]
+    if found.empty:
+        where = f"in {family}" if len(group) == 1 else f"in any of {family}"
+        return (
+            f"{statistic}, {none_what} {where} after Holm correction (smallest corrected "
+            f"p = {_p(group['p_group_holm'].min())})."
+        )
+    cases = join(
+        f"{space} ({seconds(rows['trial_length'])} s)"
+        for space, rows in found.groupby("feature_space", sort=False)
+    )
+    share = family if len(group) == 1 else f"{len(found)} of {family}"
+    return f"{statistic}, {found_what} in {share} after Holm correction: {cases}."
+
+
 def group_verdict(group: pd.DataFrame, level: float = LEVEL) -> str:
     """Whether the word-level encoding finds word information across the participants.
 
@@ -181,35 +217,34 @@ def group_verdict(group: pd.DataFrame, level: float = LEVEL) -> str:
     level : float
         Family-wise level of the Holm-corrected p-values.
     """
-    if group.empty:
-        return ""
-    family = (
-        f"{'the one group test' if len(group) == 1 else f'the {len(group)} group tests'} ("
-        f"{count(group['feature_space'].nunique(), 'feature space')} x "
-        f"{count(group['trial_length'].nunique(), 'trial length')})"
+    return _group_sentence(
+        group,
+        "n_permutations",
+        "the mean of each one's best channel, against the same permutation in every one",
+        "the word-level encoding finds word information",
+        "the word-level encoding finds no word information",
+        level,
     )
-    statistic = (
-        f"Across the {count(int(group['participants'].max()), 'participant')} at once (the "
-        f"mean of each one's best channel, against the same permutation in every one)"
-    )
-    undecided = _unresolvable(group, "n_permutations", "group test", family, level)
-    if undecided:
-        return f"{statistic}: {undecided[0].lower()}{undecided[1:]}"
-    found = group[group["p_group_holm"] < level]
-    if found.empty:
-        where = f"in {family}" if len(group) == 1 else f"in any of {family}"
-        return (
-            f"{statistic}, the word-level encoding finds no word information {where} after "
-            f"Holm correction (smallest corrected p = {_p(group['p_group_holm'].min())})."
-        )
-    cases = join(
-        f"{space} ({seconds(rows['trial_length'])} s)"
-        for space, rows in found.groupby("feature_space", sort=False)
-    )
-    share = family if len(group) == 1 else f"{len(found)} of {family}"
-    return (
-        f"{statistic}, the word-level encoding finds word information in {share} after Holm "
-        f"correction: {cases}."
+
+
+def shuffle_group_verdict(group: pd.DataFrame, level: float = LEVEL) -> str:
+    """Whether the paper's metric beats shuffled words across the participants.
+
+    Parameters
+    ----------
+    group : DataFrame
+        The ``protocol_shuffle_group`` table (:func:`neurospeech.paper_protocol.group_audit`
+        per feature space and trial length, with ``p_group_holm``).
+    level : float
+        Family-wise level of the Holm-corrected p-values.
+    """
+    return _group_sentence(
+        group,
+        "n_shuffles",
+        "the mean of each one's PCC, against the same shuffle of the words in every one",
+        "the paper's metric scores the features above shuffled word assignments",
+        "the paper's metric does not score the features above shuffled word assignments",
+        level,
     )
 
 
@@ -226,15 +261,20 @@ def noise_note(audit: pd.DataFrame) -> str:
 
 
 def protocol_verdict(
-    audit: pd.DataFrame, group: pd.DataFrame | None = None, level: float = LEVEL
+    audit: pd.DataFrame,
+    group: pd.DataFrame | None = None,
+    shuffle_group: pd.DataFrame | None = None,
+    level: float = LEVEL,
 ) -> str:
     """Return the verdict on the paper's claim.
 
-    Its metric, the word level per participant and (given the ``protocol_group`` table)
-    across participants, and the noise control.
+    Its metric per participant and (given the ``protocol_shuffle_group`` table) across
+    participants, the word level per participant and (given the ``protocol_group``
+    table) across participants, and the noise control.
     """
     parts = [
         metric_verdict(audit, level),
+        "" if shuffle_group is None else shuffle_group_verdict(shuffle_group, level),
         word_level_verdict(audit, level),
         "" if group is None else group_verdict(group, level),
         noise_note(audit),

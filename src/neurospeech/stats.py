@@ -108,6 +108,48 @@ def permutation_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return p if np.ndim(p) else float(p)
 
 
+def group_permutation(observed, nulls) -> dict[str, float]:
+    """Test one statistic across participants at once, the null paired by draw.
+
+    The statistic is the mean over participants of each one's observed value; the
+    ``k``-th null value is the mean of every participant's ``k``-th draw, valid because
+    each participant's draws are made independently of the others' (fixed effects: the
+    question is whether these participants' data carry the effect). One test per
+    predictor, where the per-participant tests make a family as many times larger as
+    there are participants (:func:`holm_floor`).
+
+    Parameters
+    ----------
+    observed : sequence of float
+        One value per participant.
+    nulls : sequence of ndarray, shape (n_draws,)
+        Each participant's null draws, as many for every participant.
+
+    Returns
+    -------
+    result : dict
+        ``participants``, ``observed`` (the mean), ``null_mean`` (the mean of the paired
+        null), ``p`` (one-sided, +1 corrected: :func:`permutation_p`) and ``n_draws``.
+    """
+    observed = np.asarray(observed, dtype=float)
+    sizes = sorted({len(null) for null in nulls})
+    if observed.ndim != 1 or not len(observed) or len(nulls) != len(observed):
+        raise ValueError(
+            f"need one observed value and one null per participant, got {observed.shape} "
+            f"values and {len(nulls)} nulls"
+        )
+    if len(sizes) > 1:
+        raise ValueError(f"the participants' nulls differ in length: {sizes}")
+    null = np.mean([np.asarray(draws, dtype=float) for draws in nulls], axis=0)
+    return {
+        "participants": len(observed),
+        "observed": float(observed.mean()),
+        "null_mean": float(null.mean()),
+        "p": permutation_p(observed.mean(), null),
+        "n_draws": len(null),
+    }
+
+
 def holm_floor(n_draws: int, n_tests: int) -> float:
     """Return the smallest Holm-adjusted p-value a family of permutation tests can reach.
 
