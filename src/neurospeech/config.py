@@ -193,8 +193,9 @@ class PaperProtocol:
     n_permutations : int
         Permutations of the word-level test.
     shuffle_feature_spaces : bool
-        Run the shuffle null for the plain ``feature_spaces`` too (the real profile's 12
-        would multiply the audit's cost by 4 and its group family by 4).
+        Run the shuffle null for the plain ``feature_spaces`` too (with the real
+        profile's 12, its group family is four times larger and needs about four times
+        the draws).
     layer : int
         The hidden state of ``feature_spaces`` used (negative: from the last); log-mel has one.
     seed : int
