@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
+from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-from neurospeech import embeddings, encoding, highgamma
+from neurospeech import embeddings, encoding, highgamma, ridge
 
 
 def test_lagged_puts_earlier_features_at_positive_lags():
@@ -46,6 +47,28 @@ def test_the_solver_equals_sklearn_ridge_at_the_chosen_penalty():
             )
     assert np.all(result.r[:4] > 0.5) and abs(result.r[4]) < 0.1
     assert np.all(result.alpha[:, 4] > result.alpha[:, :4].max())  # noise: strong penalty
+
+
+def test_the_pca_is_sklearns_on_each_folds_standardized_training_frames():
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((1500, 12)) @ rng.standard_normal((12, 12)) + 40.0
+    features[:, 5] = 7.0  # constant: only centred, as the z-scoring does
+    targets = encoding.lagged(features[:, :3], [2]) @ rng.standard_normal((3, 4))
+    targets += rng.standard_normal(targets.shape)
+    result = encoding.fit(features, targets, lags_ms=[0, 20], n_folds=3, n_components=4)
+    for k, (train, test) in enumerate(KFold(3).split(features)):
+        z = ridge.standardize(features, train)[0]
+        design = encoding.lagged(PCA(4).fit(z[train]).transform(z), [0, 2])
+        zy, y_mean, y_std = ridge.standardize(targets, train)
+        for electrode in range(4):
+            model = Ridge(alpha=result.alpha[k, electrode], fit_intercept=False)
+            model.fit(design[train], zy[train, electrode])
+            expected = model.predict(design[test]) * y_std[electrode] + y_mean[electrode]
+            np.testing.assert_allclose(
+                result.predicted[test, electrode], expected, rtol=0, atol=1e-9
+            )
+    with pytest.raises(ValueError, match="n_components=13 is not between 1 and the 12"):
+        encoding.fit(features, targets, n_components=13)
 
 
 def test_significance_table_uses_circular_shifts_and_fdr():
@@ -101,6 +124,29 @@ def test_lagged_rows_are_the_rows_of_the_whole_design():
     np.testing.assert_array_equal(
         encoding.lagged(features, [-2, 0, 4], rows), encoding.lagged(features, [-2, 0, 4])[rows]
     )
+    order = np.random.default_rng(1).permutation(30)
+    np.testing.assert_array_equal(
+        encoding.lagged(features, [-2, 0, 4], rows, order=order),
+        encoding.lagged(features[order], [-2, 0, 4], rows),
+    )
+
+
+@pytest.mark.parametrize("lags", [[-10, -5, 0, 5, 10], [3], [0, 2, 7], [-4, -1]])
+def test_lagged_grams_are_the_gram_matrices_of_the_lagged_rows(lags):
+    rng = np.random.default_rng(0)
+    bases = [rng.standard_normal((300, 3)), rng.standard_normal((300, 2))]
+    design = np.hstack([encoding.lagged(base, lags) for base in bases])
+    blocks = [
+        np.arange(0, 60),  # from the first frame
+        np.r_[np.arange(100, 130), np.arange(200, 260)],  # two runs, as across a held-out fold
+        np.arange(280, 300),  # to the last frame
+        np.arange(292, 300),  # shorter than the lag window
+        np.array([5]),
+    ]
+    for gram, rows in zip(encoding.lagged_grams(bases, lags, blocks), blocks):
+        np.testing.assert_allclose(gram, design[rows].T @ design[rows], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="at least one lag"):
+        encoding.lagged_grams(bases, [], blocks)
 
 
 def test_one_band_has_no_weights_to_search_and_bands_get_their_own_penalty():

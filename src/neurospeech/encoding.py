@@ -14,13 +14,13 @@ of all folds are scored by Pearson r per electrode, and against circular shifts
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 from scipy.stats import false_discovery_control
-from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
 
 from neurospeech import ridge, stats
@@ -46,7 +46,12 @@ def lag_frames(lags_ms: Iterable[float], shift: float = 0.01) -> np.ndarray:
     return frames
 
 
-def lagged(features: np.ndarray, lags: Iterable[int], rows: np.ndarray | None = None) -> np.ndarray:
+def lagged(
+    features: np.ndarray,
+    lags: Iterable[int],
+    rows: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+) -> np.ndarray:
     """Stack lagged copies of ``features``: column block ``l`` holds ``features[t - lags[l]]``.
 
     A positive lag predicts a frame from earlier features (the brain follows the audio), a
@@ -59,20 +64,101 @@ def lagged(features: np.ndarray, lags: Iterable[int], rows: np.ndarray | None = 
         In frames.
     rows : ndarray of int, optional
         The frames ``t`` to build (default: all).
+    order : ndarray of int, shape (n_frames,), optional
+        Lag the reordered frames ``features[order]`` (without copying them all).
 
     Returns
     -------
     stacked : ndarray, shape (n_rows, n_lags * n_features)
     """
-    lags = [int(lag) for lag in lags]
+    lags = np.array([int(lag) for lag in lags], dtype=int)
     n, width = features.shape
     rows = np.arange(n) if rows is None else np.asarray(rows)
-    out = np.zeros((len(rows), len(lags) * width), dtype=features.dtype)
-    for block, lag in enumerate(lags):
-        source = rows - lag
-        inside = (source >= 0) & (source < n)
-        out[inside, block * width : (block + 1) * width] = features[source[inside]]
-    return out
+    source = rows[:, None] - lags[None, :]
+    inside = (source >= 0) & (source < n)
+    source = np.clip(source, 0, n - 1)
+    out = features[source if order is None else order[source]]  # rows x lags x features
+    out[~inside] = 0
+    return out.reshape(len(rows), len(lags) * width)
+
+
+def lagged_grams(
+    bases: Sequence[np.ndarray], lags: Iterable[int], blocks: Iterable[np.ndarray]
+) -> list[np.ndarray]:
+    """Gram matrix of each block of rows of the lagged design, from the features' cross-products.
+
+    Equal to ``x[rows].T @ x[rows]`` for each ``rows`` of ``blocks``, where ``x =
+    np.hstack([lagged(base, lags) for base in bases])``, with far fewer products: over a
+    run of consecutive rows ``[a, b)`` the block of lags ``l`` and ``m`` is the
+    cross-product of the features with themselves ``l - m`` frames apart over the rows
+    ``[a - l, b - l)``. Those ranges share the rows ``[a - min(lags), b - max(lags))``,
+    whose cross-product is computed once per lag difference (41 for 21 regular lags,
+    instead of 441 lag pairs); only the few rows beyond them are added per pair.
+
+    Parameters
+    ----------
+    bases : sequence of ndarray, each of shape (n_frames, n_features_b)
+    lags : iterable of int
+        In frames.
+    blocks : iterable of ndarray of int
+        Rows of the design (frames), in increasing order.
+
+    Returns
+    -------
+    grams : list of ndarray, each of shape (n_lags * sum of n_features_b,) * 2
+    """
+    lags = np.array([int(lag) for lag in lags], dtype=int)
+    if not len(lags):
+        raise ValueError("lagged_grams needs at least one lag")
+    joined = np.hstack(bases)
+    n, width = joined.shape
+    reach = int(np.abs(lags).max())
+    padded = np.zeros((n + 2 * reach, width))  # frame t at row t + reach; zeros outside
+    padded[reach : reach + n] = joined
+    # design column (band, lag, feature) -> column (lag, band's feature) of the joined lags
+    # (the same order for one band)
+    offsets = np.cumsum([0] + [base.shape[1] for base in bases])
+    order = np.concatenate(
+        [
+            i * width + np.arange(start, stop)
+            for start, stop in zip(offsets, offsets[1:])
+            for i in range(len(lags))
+        ]
+    )
+    grams = []
+    for rows in blocks:
+        rows = np.asarray(rows)
+        gram = np.zeros((len(lags) * width,) * 2)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for run in np.split(rows, breaks):
+            if len(run):
+                gram += _run_gram(padded, reach, lags, run[0], run[-1] + 1)
+        grams.append(gram[np.ix_(order, order)] if len(bases) > 1 else gram)
+    return grams
+
+
+def _run_gram(padded: np.ndarray, reach: int, lags: np.ndarray, start: int, stop: int):
+    """Return the lagged Gram matrix (lag-major columns) of the rows ``[start, stop)``."""
+    width = padded.shape[1]
+    low, high = lags.min(), lags.max()
+    if stop - start <= high - low:  # too short to share rows: build them
+        rows = padded[reach + start - lags[None, :] + np.arange(stop - start)[:, None]]
+        rows = rows.reshape(stop - start, -1)
+        return rows.T @ rows
+
+    def cross(first: int, last: int, difference: int) -> np.ndarray:
+        """Sum over frames s in [first, last) of features[s]' features[s + difference]."""
+        left = padded[reach + first : reach + last]
+        return left.T @ padded[reach + first + difference : reach + last + difference]
+
+    core = {d: cross(start - low, stop - high, d) for d in np.unique(lags[:, None] - lags)}
+    gram = np.zeros((len(lags) * width,) * 2)
+    for i, lag in enumerate(lags):
+        for j, other in enumerate(lags):
+            d = lag - other
+            block = core[d] + cross(start - lag, start - low, d) + cross(stop - high, stop - lag, d)
+            gram[i * width : (i + 1) * width, j * width : (j + 1) * width] = block
+    return gram
 
 
 @dataclass(frozen=True)
@@ -259,8 +345,9 @@ def fit_bands(
     chosen = np.zeros((n_folds, y.shape[1]))
     band_weight = np.zeros((n_folds, len(bands), y.shape[1]))
     fold = np.zeros(len(y), dtype=int)
-    for k, (train, test) in enumerate(KFold(n_folds).split(y)):
-        bases = [_reduced(x, train, n) for x, n in zip(xs, n_components)]
+    folds = list(KFold(n_folds).split(y))
+    per_band = [_fold_bases(x, folds, n) for x, n in zip(xs, n_components)]
+    for k, ((train, test), bases) in enumerate(zip(folds, zip(*per_band))):
         design = np.hstack([lagged(base, lags) for base in bases])
         zy, mean, std = ridge.standardize(y, train)
         if np.any(std == 0):
@@ -269,15 +356,26 @@ def fit_bands(
                 f"electrodes {constant} are constant in the training frames of fold {k}"
             )
         inner = list(KFold(n_inner_folds).split(train))
+        # the inner blocks' Gram matrices from the lag structure (when the solver uses them)
+        grams = (
+            lagged_grams(bases, lags, [train[test] for _, test in inner])
+            if len(train) >= sum(widths)
+            else None
+        )
         coefficients, chosen[k], band_weight[k] = ridge.banded(
-            design[train], zy[train], widths, inner, alphas, weights, device=device
+            design[train], zy[train], widths, inner, alphas, weights, device=device, grams=grams
         )
         fitted = design @ coefficients  # every frame's: the swaps read the training frames'
         predicted[test] = fitted[test] * std + mean
+        held_out = y[test]
         for s, swap in enumerate(swaps):
+            # the sums of z-scored predictions g, then of p = g * std + mean
             guess = swapped_predictions(fitted, bases, lags, swap, test, coefficients)
-            guess = guess * std + mean
-            sums[:, s] += [guess.sum(0), (guess**2).sum(0), (guess * y[test]).sum(0)]
+            g, gg = guess.sum(0), np.einsum("ij,ij->j", guess, guess)
+            gy = np.einsum("ij,ij->j", guess, held_out)
+            sums[0, s] += std * g + len(test) * mean
+            sums[1, s] += std**2 * gg + 2 * std * mean * g + len(test) * mean**2
+            sums[2, s] += std * gy + mean * held_out.sum(0)
         fold[test] = k
     return EncodingFit(
         r=stats.pearson_r(y, predicted),
@@ -334,8 +432,8 @@ def swapped_predictions(
     predicted = fitted[source]
     if not whole.all():
         edge = rows[~whole]
-        moved = np.hstack([lagged(base[swap], lags, edge) for base in bases])
-        predicted[~whole] = moved @ coefficients
+        moved = [lagged(base, lags, edge, order=swap) for base in bases]
+        predicted[~whole] = (moved[0] if len(moved) == 1 else np.hstack(moved)) @ coefficients
     return predicted
 
 
@@ -347,12 +445,46 @@ def _r_from_sums(y: np.ndarray, sum_p, sum_pp, sum_py) -> np.ndarray:
         return covariance / np.sqrt((sum_pp - sum_p**2 / n) * (y.var(0) * n))
 
 
-def _reduced(x: np.ndarray, train: np.ndarray, n_components: int | None) -> np.ndarray:
-    """``x`` z-scored on the ``train`` rows, then reduced to its principal components."""
-    base, _, _ = ridge.standardize(x, train)
+def _fold_bases(
+    x: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], n_components: int | None
+) -> Iterator[np.ndarray]:
+    """Yield ``x`` z-scored on each fold's training rows, then reduced to their principal axes.
+
+    The PCA is that of scikit-learn's ``PCA(n_components)`` fitted on the z-scored
+    training rows, up to the signs of the components (which no ridge prediction sees).
+    The test blocks of ``folds`` must partition the rows: a fold's training sums are then
+    the total minus its test block's, so one pass over ``x`` (centred on its overall mean,
+    so that the sums lose no precision) serves every fold, instead of one per fold.
+    Columns constant over a fold's training rows are only centred, as
+    :func:`neurospeech.ridge.standardize` does; "constant" here means a variance below
+    ``1e-12`` of the squared mean, which the sums cannot resolve.
+    """
     if n_components is None:
-        return base
-    return PCA(n_components, svd_solver="covariance_eigh").fit(base[train]).transform(base)
+        for train, _ in folds:
+            yield ridge.standardize(x, train)[0]
+        return
+    if not 0 < n_components <= x.shape[1]:
+        raise ValueError(
+            f"n_components={n_components} is not between 1 and the {x.shape[1]} features"
+        )
+    centred = x - x.mean(axis=0)
+    sums, grams = [], []
+    for _, test in folds:
+        block = centred[test]
+        sums.append(block.sum(axis=0))
+        grams.append(block.T @ block)
+    total_sum, total_gram = sum(sums), sum(grams)
+    for k, (train, _) in enumerate(folds):
+        mean = (total_sum - sums[k]) / len(train)
+        covariance = (total_gram - grams[k]) / len(train) - np.outer(mean, mean)
+        variance = np.diag(covariance)
+        scale = np.where(variance > 1e-12 * mean**2, np.sqrt(np.clip(variance, 0, None)), 1.0)
+        width = len(scale)
+        _, vectors = scipy.linalg.eigh(
+            covariance / np.outer(scale, scale), subset_by_index=[width - n_components, width - 1]
+        )
+        top = vectors[:, ::-1] / scale[:, None]
+        yield centred @ top - mean @ top
 
 
 def trial_swaps(

@@ -329,6 +329,7 @@ def banded(
     weights: np.ndarray,
     *,
     device: str | None = None,
+    grams: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Banded ridge: a penalty per feature band, chosen per target by inner cross-validation.
 
@@ -351,6 +352,9 @@ def banded(
     weights : ndarray, shape (n_candidates, n_bands)
         Candidate band weights (:func:`band_weights`).
     device : str, optional
+    grams : list of ndarray, optional
+        Each split's test block's Gram matrix of the unscaled ``x_train``, when the caller
+        has them (as :class:`InnerCV`; e.g. :func:`neurospeech.encoding.lagged_grams`).
 
     Returns
     -------
@@ -373,7 +377,10 @@ def banded(
     alpha, weight = np.ones(n_targets), np.ones((len(bands), n_targets)) / len(bands)
     score = np.full(n_targets, -np.inf)
     # the scaled blocks' Gram matrices are the unscaled ones scaled on both sides
-    grams = _block_grams(x_train, splits)
+    if grams is None:
+        grams = _block_grams(x_train, splits)
+    elif x_train.shape[0] < x_train.shape[1]:
+        grams = None  # InnerCV works from the rows
     for candidate in weights:
         scale = np.repeat(np.sqrt(candidate), bands)
         scaled = None if grams is None else [gram * np.outer(scale, scale) for gram in grams]
