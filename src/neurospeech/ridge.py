@@ -52,11 +52,16 @@ def _eigen(x, gram=None):
     From the thin SVD of ``x`` when it has fewer rows than columns, else from ``gram``
     (``x'x``, computed if not given). NumPy arrays or torch tensors.
     """
-    xp = array_namespace(x)
     if x.shape[0] < x.shape[1]:
-        _, s, vt = xp.linalg.svd(x, full_matrices=False)
+        _, s, vt = array_namespace(x).linalg.svd(x, full_matrices=False)
         return s**2, vt.T
-    values, vectors = xp.linalg.eigh(x.T @ x if gram is None else gram)
+    return _gram_eigen(x.T @ x if gram is None else gram)
+
+
+def _gram_eigen(gram):
+    """Eigenvalues (negative rounding errors set to zero) and eigenvectors of a Gram matrix."""
+    xp = array_namespace(gram)
+    values, vectors = xp.linalg.eigh(gram)
     return xp.clip(values, min=0.0), vectors
 
 
@@ -156,7 +161,10 @@ class InnerCV:
         total = sum(grams) if many_rows else None
         self.factors = []
         for k, (train, test) in enumerate(self.splits):
-            values, vectors = _eigen(self.x_train[train], total - grams[k] if many_rows else None)
+            if many_rows and len(train) >= self.x_train.shape[1]:  # no need for the rows
+                values, vectors = _gram_eigen(total - grams[k])
+            else:
+                values, vectors = _eigen(self.x_train[train])
             # the test error is a quadratic form in the block's Gram matrix; when the
             # block has fewer rows than the rank, its predictions for every penalty come
             # from one product with the block's rows, scaled per penalty once here
@@ -207,10 +215,15 @@ class InnerCV:
         """
         return self._numpy(self._scores(self._array(y_train)))
 
-    def _scores(self, y):
+    def _scores(self, y, crosses=None):
         xp = array_namespace(y)
         many_rows = self.factors[0][4] is None
-        crosses = [self.x_train[test].T @ y[test] for _, test in self.splits] if many_rows else []
+        if not many_rows:
+            crosses = []
+        elif crosses is None:
+            crosses = [self.x_train[test].T @ y[test] for _, test in self.splits]
+        else:
+            crosses = [self._array(cross) for cross in crosses]
         total = sum(crosses)
         summed = xp.zeros((self.alphas.shape[0], y.shape[1]), dtype=y.dtype, device=array_device(y))
         counted = xp.zeros(y.shape[1], dtype=y.dtype, device=array_device(y))
@@ -237,8 +250,18 @@ class InnerCV:
             counted += xp.astype(valid, y.dtype)
         return summed / counted
 
-    def best(self, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def best(
+        self, y_train: np.ndarray, crosses: list[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return the penalty of each target with the best mean inner R2 (the first if tied).
+
+        Parameters
+        ----------
+        y_train : ndarray, shape (n_train, n_targets)
+        crosses : list of ndarray, optional
+            Each split's ``x_train[test].T @ y_train[test]``, in the order of the splits,
+            when the caller has them (:func:`banded` shares them between its candidates);
+            used with at least as many training rows as features, as ``grams``.
 
         Returns
         -------
@@ -246,7 +269,7 @@ class InnerCV:
         """
         y = self._array(y_train)
         xp = array_namespace(y)
-        scores = self._scores(y)
+        scores = self._scores(y, crosses)
         scores = xp.where(xp.isnan(scores), -xp.inf, scores)
         best = xp.argmax(scores, axis=0)
         return self._numpy(self.alphas[best]), self._numpy(xp.max(scores, axis=0))
@@ -381,11 +404,15 @@ def banded(
         grams = _block_grams(x_train, splits)
     elif x_train.shape[0] < x_train.shape[1]:
         grams = None  # InnerCV works from the rows
+    # and their cross-products with the targets are the unscaled ones scaled on the left
+    crosses = None if grams is None else [x_train[test].T @ y_train[test] for _, test in splits]
     for candidate in weights:
         scale = np.repeat(np.sqrt(candidate), bands)
         scaled = None if grams is None else [gram * np.outer(scale, scale) for gram in grams]
         model = InnerCV(x_train * scale, None, splits, alphas, device=device, grams=scaled)
-        best, best_score = model.best(y_train)
+        best, best_score = model.best(
+            y_train, None if crosses is None else [cross * scale[:, None] for cross in crosses]
+        )
         better = best_score > score + np.finfo(float).eps
         if better.any():
             fitted = model.coefficients(y_train[:, better], best[better])
