@@ -142,8 +142,7 @@ def _run_gram(padded: np.ndarray, reach: int, lags: np.ndarray, start: int, stop
     width = padded.shape[1]
     low, high = lags.min(), lags.max()
     if stop - start <= high - low:  # too short to share rows: build them
-        rows = padded[reach + start - lags[None, :] + np.arange(stop - start)[:, None]]
-        rows = rows.reshape(stop - start, -1)
+        rows = lagged(padded[reach : len(padded) - reach], lags, np.arange(start, stop))
         return rows.T @ rows
 
     def cross(first: int, last: int, difference: int) -> np.ndarray:
