@@ -35,6 +35,10 @@ def install_locked(session: nox.Session, *extras: str) -> None:
     """
     session.install(TORCH)
     session.install("-c", str(LOCK), *requirements(*extras))
+    # librosa's gufuncs compile on import and cache beside their source; processes that
+    # compile them at once (test workers, Dask workers) can write caches that do not
+    # match and then crash in them (numba issue 10128), so they compile here, once
+    session.run_install("python", "-c", "import librosa.util.utils")
     if Path("src").is_dir():
         spec = f".[{','.join(extras)}]" if extras else "."
         session.install("-c", str(LOCK), "--no-deps", "-e", spec)
