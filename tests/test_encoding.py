@@ -30,6 +30,15 @@ def _toy(n=2000, seed=0):
     return features, targets
 
 
+def _assert_ridge_of_fold(result, k, design, zy, y_mean, y_std, train, test, atol):
+    """Fold ``k``'s predictions are scikit-learn's Ridge at each electrode's chosen penalty."""
+    for electrode in range(zy.shape[1]):
+        model = Ridge(alpha=result.alpha[k, electrode], fit_intercept=False)
+        model.fit(design[train], zy[train, electrode])
+        expected = model.predict(design[test]) * y_std[electrode] + y_mean[electrode]
+        np.testing.assert_allclose(result.predicted[test, electrode], expected, rtol=0, atol=atol)
+
+
 def test_the_solver_equals_sklearn_ridge_at_the_chosen_penalty():
     features, targets = _toy()
     result = encoding.fit(features, targets, lags_ms=[0, 30], n_folds=4)
@@ -38,13 +47,7 @@ def test_the_solver_equals_sklearn_ridge_at_the_chosen_penalty():
         design = encoding.lagged((features - mean) / std, [0, 3])
         y_mean, y_std = targets[train].mean(axis=0), targets[train].std(axis=0)
         zy = (targets - y_mean) / y_std
-        for electrode in range(5):
-            model = Ridge(alpha=result.alpha[k, electrode], fit_intercept=False)
-            model.fit(design[train], zy[train, electrode])
-            expected = model.predict(design[test]) * y_std[electrode] + y_mean[electrode]
-            np.testing.assert_allclose(
-                result.predicted[test, electrode], expected, rtol=0, atol=1e-6
-            )
+        _assert_ridge_of_fold(result, k, design, zy, y_mean, y_std, train, test, atol=1e-6)
     assert np.all(result.r[:4] > 0.5) and abs(result.r[4]) < 0.1
     assert np.all(result.alpha[:, 4] > result.alpha[:, :4].max())  # noise: strong penalty
 
@@ -60,13 +63,7 @@ def test_the_pca_is_sklearns_on_each_folds_standardized_training_frames():
         z = ridge.standardize(features, train)[0]
         design = encoding.lagged(PCA(4).fit(z[train]).transform(z), [0, 2])
         zy, y_mean, y_std = ridge.standardize(targets, train)
-        for electrode in range(4):
-            model = Ridge(alpha=result.alpha[k, electrode], fit_intercept=False)
-            model.fit(design[train], zy[train, electrode])
-            expected = model.predict(design[test]) * y_std[electrode] + y_mean[electrode]
-            np.testing.assert_allclose(
-                result.predicted[test, electrode], expected, rtol=0, atol=1e-9
-            )
+        _assert_ridge_of_fold(result, k, design, zy, y_mean, y_std, train, test, atol=1e-9)
     with pytest.raises(ValueError, match="n_components=13 is not between 1 and the 12"):
         encoding.fit(features, targets, n_components=13)
 
