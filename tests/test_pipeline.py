@@ -106,6 +106,57 @@ def test_a_cell_may_run_for_hours(tmp_path, tiny_dataset, monkeypatch):
     assert "timeout" in seen and seen["timeout"] is None
 
 
+def _gone(pid, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigterm_mid_notebook_stops_the_kernel_and_the_command(tmp_path, monkeypatch, capsys):
+    # a scheduler's SIGTERM while a step's cell runs printed nbclient's AssertionError as
+    # a bug, and after the first notebook SIGTERM was back at its default (issue 24)
+    import threading
+
+    from neurospeech import cli
+
+    (tmp_path / "analysis").mkdir()
+    quick = tmp_path / "analysis" / "01_quick.py"
+    quick.write_text("# %%\nx = 1\n")
+    slow = tmp_path / "analysis" / "02_slow.py"
+    pid_file = tmp_path / "kernel.pid"
+    slow.write_text(
+        "# %%\nimport os, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(300)\n"
+    )
+    ctx = runtime.Context.of("data_overview", tmp_path / "bids", tmp_path / "paper")
+    handlers = []
+
+    def steps(args):
+        pipeline.run_script(quick, ctx, tmp_path / "nb", cwd=tmp_path)
+        handlers.append(signal.getsignal(signal.SIGTERM))
+
+        def scheduler():  # terminates the command once the cell runs
+            _wait_for(pid_file)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=scheduler, daemon=True).start()
+        pipeline.run_script(slow, ctx, tmp_path / "nb", cwd=tmp_path)
+
+    monkeypatch.setattr(cli, "_config", steps)
+    started = time.monotonic()
+    assert cli.main(["config"]) == 143
+    assert time.monotonic() - started < 120
+    assert capsys.readouterr().err == "neurospeech config: terminated\n"
+    assert handlers == [cli._raise_terminated]  # the command's handler survived a notebook
+    assert _gone(int(pid_file.read_text()))  # the kernel was shut down
+    assert not (tmp_path / "nb" / "02_slow.ipynb").exists()
+
+
 def test_decoding_script_writes_tables_sounds_and_figures(tmp_path, tiny_dataset, tiny_params):
     script = REPO / "analysis" / "02_decoding_baseline.py"
     settings = config.from_dict({"decoding_baseline": {"n_shifts": 200}})  # test size

@@ -21,10 +21,12 @@ One reproduce or verify runs per checkout at a time (:mod:`neurospeech.lock`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -70,7 +72,7 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
         with tempfile.TemporaryDirectory(prefix="neurospeech-kernel-") as sockets:
             # Unix sockets at an absolute path (the kernel runs in ``cwd``)
             ipc = {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}
-            NotebookClient(
+            client = NotebookClient(
                 notebook,
                 kernel_name="python3",
                 # no limit per cell: at the real size the encoding grid's one cell runs
@@ -78,7 +80,8 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
                 timeout=None,
                 resources={"metadata": {"path": str(cwd)}},
                 config=KernelConfig({"KernelManager": ipc}),
-            ).execute()
+            )
+            _execute_off_main_thread(client)
     except CellExecutionError as err:
         raise RuntimeError(f"{script} failed:\n{err}") from err
     finally:
@@ -88,6 +91,42 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
     with _io.atomic_path(out) as tmp:
         nbformat.write(notebook, tmp)
     return out
+
+
+def _execute_off_main_thread(client) -> None:
+    """Execute a notebook client in a helper thread; Ctrl-C or SIGTERM stops its kernel.
+
+    In the main thread, nbclient replaces the process's SIGINT and SIGTERM handlers with
+    its own while it executes: a SIGTERM then shut the kernel down twice and surfaced as a
+    bare ``AssertionError`` from nbclient, and after the first notebook SIGTERM was left
+    at its default (killing the command without cleanup). Run in a helper thread, nbclient
+    installs no handler; the signal reaches the main thread as the command's
+    ``KeyboardInterrupt`` (see ``neurospeech.cli``), which cancels the execution: nbclient
+    shuts the kernel (and the processes it started) down, then the interrupt goes on.
+    """
+    loop = asyncio.new_event_loop()
+    execution = loop.create_task(client.async_execute())
+    failure: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            loop.run_until_complete(execution)
+        except BaseException as err:  # handed to the main thread, which raises it
+            failure.append(err)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=execute, name="neurospeech-notebook")
+    thread.start()
+    try:
+        while thread.is_alive():  # a signal caught by another thread is handled on waking
+            thread.join(timeout=0.25)
+    except BaseException:
+        loop.call_soon_threadsafe(execution.cancel)
+        thread.join()
+        raise
+    if failure:
+        raise failure[0]
 
 
 def _intact(paper_dir: Path, outputs: dict[str, str]) -> bool:
