@@ -117,9 +117,16 @@ def _gone(pid, seconds=30):
     return False
 
 
-def test_sigterm_mid_notebook_stops_the_kernel_and_the_command(tmp_path, monkeypatch, capsys):
-    # a scheduler's SIGTERM while a step's cell runs printed nbclient's AssertionError as
-    # a bug, and after the first notebook SIGTERM was back at its default (issue 24)
+@pytest.mark.parametrize(
+    ("signum", "status", "said"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_mid_notebook_stops_the_kernel_and_the_command(
+    signum, status, said, tmp_path, monkeypatch, capsys
+):
+    # a scheduler's SIGTERM (or Ctrl-C) while a step's cell ran printed nbclient's
+    # AssertionError as a bug, and after the first notebook SIGTERM was back at its
+    # default (issue 24)
     import threading
 
     from neurospeech import cli
@@ -140,18 +147,18 @@ def test_sigterm_mid_notebook_stops_the_kernel_and_the_command(tmp_path, monkeyp
         pipeline.run_script(quick, ctx, tmp_path / "nb", cwd=tmp_path)
         handlers.append(signal.getsignal(signal.SIGTERM))
 
-        def scheduler():  # terminates the command once the cell runs
+        def scheduler():  # signals the command once the cell runs
             _wait_for(pid_file)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
 
         threading.Thread(target=scheduler, daemon=True).start()
         pipeline.run_script(slow, ctx, tmp_path / "nb", cwd=tmp_path)
 
     monkeypatch.setattr(cli, "_config", steps)
     started = time.monotonic()
-    assert cli.main(["config"]) == 143
+    assert cli.main(["config"]) == status
     assert time.monotonic() - started < 120
-    assert capsys.readouterr().err == "neurospeech config: terminated\n"
+    assert capsys.readouterr().err == f"neurospeech config: {said}\n"
     assert handlers == [cli._raise_terminated]  # the command's handler survived a notebook
     assert _gone(int(pid_file.read_text()))  # the kernel was shut down
     assert not (tmp_path / "nb" / "02_slow.ipynb").exists()
