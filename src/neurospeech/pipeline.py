@@ -22,6 +22,7 @@ One reproduce or verify runs per checkout at a time (:mod:`neurospeech.lock`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -94,7 +95,7 @@ def run_script(script: Path, ctx: runtime.Context, notebook_dir: Path, cwd: Path
 
 
 def _execute_off_main_thread(client) -> None:
-    """Execute a notebook client in a helper thread; Ctrl-C or SIGTERM stops its kernel.
+    """Execute a ``nbclient.NotebookClient`` in a helper thread; a signal stops its kernel.
 
     In the main thread, nbclient replaces the process's SIGINT and SIGTERM handlers with
     its own while it executes: a SIGTERM then shut the kernel down twice and surfaced as a
@@ -122,7 +123,8 @@ def _execute_off_main_thread(client) -> None:
         while thread.is_alive():  # a signal caught by another thread is handled on waking
             thread.join(timeout=0.25)
     except BaseException:
-        loop.call_soon_threadsafe(execution.cancel)
+        with contextlib.suppress(RuntimeError):  # a closed loop: the execution had ended
+            loop.call_soon_threadsafe(execution.cancel)
         thread.join()
         raise
     if failure:
