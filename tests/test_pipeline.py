@@ -155,8 +155,14 @@ def test_a_signal_mid_notebook_stops_the_kernel_and_the_command(
         pipeline.run_script(slow, ctx, tmp_path / "nb", cwd=tmp_path)
 
     monkeypatch.setattr(cli, "_config", steps)
+    # Python's own Ctrl-C handler, as in the command's fresh process (importing
+    # dask_jobqueue, as test_grid does in this process, replaces it with sys.exit)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
-    assert cli.main(["config"]) == status
+    try:
+        assert cli.main(["config"]) == status
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 120
     assert capsys.readouterr().err == f"neurospeech config: {said}\n"
     assert handlers == [cli._raise_terminated]  # the command's handler survived a notebook
