@@ -37,6 +37,13 @@ def slow(value, seconds):
     return {"value": np.array([value])}
 
 
+def started(value, log, gate=None):
+    with open(log, "a") as out:
+        out.write(f"{value}\n")
+    time.sleep(0.2)
+    return {"value": np.array([value])}
+
+
 def _grid(flag=None):
     squares = [
         grid.Task(
@@ -67,6 +74,28 @@ def test_tasks_run_once_and_are_kept(tmp_path, client):
     # another argument is another result
     changed = grid.Task(square, {"value": 5}, {"sub": "01", "x": 1}, "sq", identity={"v": 5})
     assert int(grid.run([changed], client, tmp_path, progress=False)[changed]["value"][0]) == 25
+
+
+def test_the_ready_tasks_of_a_higher_priority_start_first(tmp_path, client):
+    # the encoding grid gives its longest task the highest priority: started last, one
+    # participant's variance partition ran alone for half its fits (issue 24)
+    log = tmp_path / "started.txt"
+    gate = grid.Task(slow, {"value": 0, "seconds": 1.0}, {"gate": 0}, "gate", keep=False)
+    tasks = [
+        grid.Task(
+            started,
+            {"value": i, "log": str(log), "gate": gate},
+            {"x": i},
+            "run",
+            keep=False,
+            priority=int(i == 9),
+        )
+        for i in range(10)
+    ]  # the one of priority 1 is submitted last
+    grid.run(tasks, client, tmp_path / "grid", progress=False)
+    order = [int(line) for line in log.read_text().split()]
+    assert sorted(order) == list(range(10)) and order[0] == 9
+    assert all(task.priority == 0 for task in tasks[:9])
 
 
 def test_a_failed_task_is_named_and_the_rest_are_kept(tmp_path, client):

@@ -419,13 +419,24 @@ def compare_layers(layers: dict[str, dict[int, dict[str, np.ndarray]]]) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def _fit_task(func, frames: grid.Task, path: str, label: dict, **kwargs) -> grid.Task:
+#: The order in which a participant's ready tasks start (:attr:`grid.Task.priority`):
+#: the targets and the acoustic fit first (the others need them), then the longest. The
+#: variance partition is one task of about two fifths of a participant's fits on one
+#: thread; started among the last, it ran alone for 29 of the 59 minutes of a
+#: participant's fits in the full-size rehearsal while the other core idled.
+_PRIORITY = {"targets": 5, "acoustic": 4, "partition": 3, "components": 2, "layer": 1}
+
+
+def _fit_task(
+    func, frames: grid.Task, path: str, label: dict, priority: int = 0, **kwargs
+) -> grid.Task:
     """Return the task of ``func`` on a participant's high-gamma and one features file."""
     return grid.Task(
         func,
         {"targets": frames, "path": path, **kwargs},
         label=label,
         kind=func.__name__.replace("_", "-"),
+        priority=priority,
         identity={
             "features": Path(path).name,
             **{
@@ -613,6 +624,7 @@ def _fit_batch(
                     "settings": dataclasses.asdict(settings),
                 },
                 keep=False,
+                priority=_PRIORITY["targets"],
             )
             by_reference[scheme] = (
                 frames,
@@ -621,6 +633,7 @@ def _fit_batch(
                     frames,
                     mel,
                     {"sub": sub, "space": ACOUSTIC, "ref": scheme},
+                    _PRIORITY["acoustic"],
                     layer=0,
                     lags_ms=config.lags,
                     n_components=None,
@@ -636,6 +649,7 @@ def _fit_batch(
                     frames,
                     files[sub, space]["path"],
                     {"sub": sub, "space": space, "layer": layer},
+                    _PRIORITY["layer"],
                     layer=layer,
                     lags_ms=config.lags,
                     n_components=config.n_components,
@@ -664,6 +678,7 @@ def _fit_batch(
             frames,
             files[sub, NUISANCE]["path"],
             {"sub": sub, "space": "partition"},
+            _PRIORITY["partition"],
             mel=mel,
             layers={
                 space: (
@@ -700,6 +715,7 @@ def _fit_batch(
                         frames,
                         path,
                         {"sub": sub, "space": space, "layer": layer, "pca": k or "none"},
+                        _PRIORITY["components"],
                         layer=layer,
                         lags_ms=config.lags,
                         n_components=k or None,

@@ -74,6 +74,10 @@ class Task:
         Write the result under the grid's folder and read it there on the next run.
     gpu : bool
         Run it on a worker that has a ``GPU`` resource, when the cluster has one.
+    priority : int
+        Among the tasks ready to run, those of a higher priority start first (Dask's
+        ``priority``): give the longest tasks the highest, so that none of them starts
+        last and runs alone while the other workers idle.
     """
 
     func: Callable[..., Any]
@@ -83,6 +87,7 @@ class Task:
     identity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     keep: bool = True
     gpu: bool = False
+    priority: int = 0
 
     @property
     def name(self) -> str:
@@ -392,6 +397,7 @@ def run(
             kwargs,
             key=f"{entries[task].name}-{run_id}",
             resources={GPU: 1} if task.gpu and gpu else None,
+            priority=task.priority,
         )
     by_future = {future.key: task for task, future in futures.items()}
     seconds: dict[Task, float] = {}
