@@ -37,13 +37,6 @@ def slow(value, seconds):
     return {"value": np.array([value])}
 
 
-def started(value, log, gate=None):
-    with open(log, "a") as out:
-        out.write(f"{value}\n")
-    time.sleep(0.2)
-    return {"value": np.array([value])}
-
-
 def _grid(flag=None):
     squares = [
         grid.Task(
@@ -76,26 +69,27 @@ def test_tasks_run_once_and_are_kept(tmp_path, client):
     assert int(grid.run([changed], client, tmp_path, progress=False)[changed]["value"][0]) == 25
 
 
-def test_the_ready_tasks_of_a_higher_priority_start_first(tmp_path, client):
+def test_a_task_hands_its_priority_to_dask(tmp_path, client, monkeypatch):
     # the encoding grid gives its longest task the highest priority: started last, one
-    # participant's variance partition ran alone for half its fits (issue 24)
-    log = tmp_path / "started.txt"
-    gate = grid.Task(slow, {"value": 0, "seconds": 1.0}, {"gate": 0}, "gate", keep=False)
+    # participant's variance partition ran alone for half its fits (issue 24); Dask
+    # starts the ready tasks of a higher priority first
+    asked = {}
+    submit = client.submit
+
+    def spy(func, *args, key=None, **kwargs):
+        asked[key.rsplit("-", 1)[0]] = kwargs["priority"]
+        return submit(func, *args, key=key, **kwargs)
+
+    monkeypatch.setattr(client, "submit", spy)
     tasks = [
-        grid.Task(
-            started,
-            {"value": i, "log": str(log), "gate": gate},
-            {"x": i},
-            "run",
-            keep=False,
-            priority=int(i == 9),
-        )
-        for i in range(10)
-    ]  # the one of priority 1 is submitted last
-    grid.run(tasks, client, tmp_path / "grid", progress=False)
-    order = [int(line) for line in log.read_text().split()]
-    assert sorted(order) == list(range(10)) and order[0] == 9
-    assert all(task.priority == 0 for task in tasks[:9])
+        grid.Task(slow, {"value": i, "seconds": 0}, {"x": i}, "run", keep=False, priority=p)
+        for i, p in enumerate([0, 3])
+    ]
+    done = grid.run(tasks, client, tmp_path, progress=False)
+    assert [int(done[task]["value"][0]) for task in tasks] == [0, 1]
+    assert sorted(asked.values()) == [0, 3] and len(asked) == 2
+    assert all(name.startswith(f"x-{i}_run") for i, name in enumerate(sorted(asked)))
+    assert [asked[name] for name in sorted(asked)] == [0, 3]
 
 
 def test_a_failed_task_is_named_and_the_rest_are_kept(tmp_path, client):
