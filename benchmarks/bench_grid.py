@@ -10,10 +10,13 @@
    participants; 30,000 frames; 100 trials of 3 s; the models' real widths): the
    high-gamma targets of one reference, the log-mel fit and each model layer's fit with
    their 200 trial swaps, the fits of 64 and 128 components, one point of the lag
-   profile and the variance partition. Then the time of the full study (10
+   profile and the three tasks of the variance partition (its reduced models, its
+   acoustic comparisons, one model's comparisons). Then the time of the full study (10
    participants: 3 references, every hidden state of the five speech models, 10
-   component fits, 101 lags, one partition each) projected per number of workers by
-   scheduling those costs (longest first) in the grid's two rounds: features, then fits.
+   component fits, 101 lags, the partition's reduced models, acoustic comparisons and
+   five models each) projected per number of workers by scheduling those costs (longest
+   first, the order of the tasks that need others aside) in the grid's two rounds:
+   features, then fits.
 
 Feature extraction is projected from the sample's measured CPU time of the base model,
 scaled by parameter count; on GPU workers it is much shorter. CPU times rather than wall
@@ -151,15 +154,36 @@ def task_costs(extraction_seconds: float) -> dict[str, float]:
         _timed(
             costs, "single-lag", encoding_grid.single_lag, targets, files["log-mel"], 0, **shifts
         )
-        layers = {name: (files[f"{width} dims"], 0) for name, (_, width, _) in MODELS.items()}
-        _timed(
+        base = _timed(
             costs,
-            "partition",
-            encoding_grid.partition,
+            "partition: reduced models (nuisance; nuisance + log-mel)",
+            encoding_grid.partition_base,
             targets,
             files["nuisance"],
             files["log-mel"],
-            layers,
+            cfg.partition_lags,
+            list(cfg.band_ratios),
+        )
+        _timed(
+            costs,
+            "partition: acoustic comparisons",
+            encoding_grid.partition_acoustic,
+            targets,
+            base,
+            **shifts,
+        )
+        width = max(width for _, width, _ in MODELS.values())  # the band is reduced by PCA
+        _timed(
+            costs,
+            "partition: one model (2 banded fits)",
+            encoding_grid.partition_model,
+            targets,
+            base,
+            files["nuisance"],
+            files["log-mel"],
+            "model",
+            files[f"{width} dims"],
+            0,
             cfg.partition_lags,
             cfg.n_components,
             list(cfg.band_ratios),
@@ -183,7 +207,9 @@ def participant_fits(costs: dict[str, float]) -> list[float]:
             if k != cfg.encoding.n_components
         ]
     tasks += [costs["single-lag"]] * len(cfg.encoding.profile_lags)
-    return [*tasks, costs["partition"]]
+    tasks += [costs["partition: reduced models (nuisance; nuisance + log-mel)"]]
+    tasks += [costs["partition: acoustic comparisons"]]
+    return tasks + [costs["partition: one model (2 banded fits)"]] * len(MODELS)
 
 
 def makespan(costs: list[float], workers: int) -> float:

@@ -246,7 +246,7 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(brief_datase
     # the PCA sensitivity reuses the layer's own fit at the configured components
     sensitivity = found.components.set_index("n_components")
     assert sensitivity.loc[16, "set_r"] == pytest.approx(tests.loc[("layer", 12), "set_r"])
-    partition = found.partition
+    partition, space = found.partition, "wav2vec2-base-untrained"
     assert set(partition["comparison"]) == {
         "nuisance",
         "log-mel beyond nuisance",
@@ -254,6 +254,28 @@ def test_encoding_grid_gives_the_same_bytes_on_two_worker_processes(brief_datase
         "wav2vec2-base-untrained beyond nuisance and log-mel",
     }
     assert len(partition) == 4 * len(found.channels)
+    kept = sorted(path.name for path in (here / "derivatives").rglob("*partition*.json"))
+    assert [name.split("_")[:-1] for name in kept] == [
+        ["sub-01", "partition-acoustic"],  # the reduced models' fits are not kept
+        ["sub-01", f"space-{space}", "layer-12", "partition-model"],
+    ]
+    # its tasks (the reduced models once, then one per model) give the numbers of the
+    # analysis functions called directly
+    cache_dir = tmp_path / "direct"
+    nuisance = embeddings.frame_level("nuisance", recording, cache_dir=cache_dir)[0]
+    layer = embeddings.frame_level(space, recording, cache_dir=cache_dir)[12]
+    options = {"lags_ms": cfg.partition_lags, "ratios": cfg.band_ratios}
+    with threadpool_limits(1):
+        reduced = encoding.fit_bands([nuisance, mel], frames, **options)
+        full = encoding.fit_bands(
+            [nuisance, mel, layer], frames, n_components=[None, None, 16], **options
+        )
+        direct = encoding.unique_variance(
+            frames, full, reduced, n_shifts=cfg.n_shifts, seed=cfg.seed
+        )
+    found_rows = partition[partition["comparison"] == f"{space} beyond nuisance and log-mel"]
+    for column in direct:
+        np.testing.assert_array_equal(found_rows[column].to_numpy(), direct[column].to_numpy())
 
 
 def test_the_slurm_recipe_asks_for_a_gpu_and_hands_its_scheduler_to_reproduce(monkeypatch):
@@ -318,19 +340,11 @@ def test_a_participant_with_nothing_planted_shows_no_unique_variance(tmp_path):
         str(embeddings.frame_level_file(space, recording, cache_dir=tmp_path / "cache"))
         for space in ("nuisance", "log-mel")
     ]
-    found = pd.DataFrame(
-        encoding_grid.partition(
-            encoding_grid.targets(root, "01", config.Channels()),
-            paths[0],
-            paths[1],
-            {},
-            list(range(-300, 301, 100)),
-            16,
-            [0.1, 1.0, 10.0],
-            1000,
-            0,
-        )
+    targets = encoding_grid.targets(root, "01", config.Channels())
+    base = encoding_grid.partition_base(
+        targets, paths[0], paths[1], list(range(-300, 301, 100)), [0.1, 1.0, 10.0]
     )
+    found = pd.DataFrame(encoding_grid.partition_acoustic(targets, base, 1000, 0))
     assert set(found["comparison"]) == {"nuisance", "log-mel beyond nuisance"}
     assert (found["q"] < 0.05).sum() == 0
     assert (found["p"] < 0.05).mean() <= 0.15

@@ -14,8 +14,9 @@ the fits, each a task that reads one layer from that cache:
   circular-shift null (:func:`neurospeech.encoding.fit`, :func:`neurospeech.encoding.significance`);
 - ``single-lag``: one point of the log-mel lag profile
   (:func:`neurospeech.encoding.single_lag`);
-- ``partition``: the variance partitioning among the nuisance features, log-mel and
-  one layer of each speech model (:func:`partition`).
+- ``partition-base``, ``partition-acoustic`` and ``partition-model``: the variance
+  partitioning among the nuisance features, log-mel and one layer of each speech model
+  (the reduced models once, then a task per model: :func:`partition_model`).
 
 The acoustic fit is also run under the sensitivity reference of ``[channels]``
 (bipolar by default), beside the configured one.
@@ -209,23 +210,14 @@ def single_lag(
 NUISANCE = "nuisance"
 
 
-def partition(
+def partition_base(
     targets: dict[str, np.ndarray],
     path: str,
     mel: str,
-    layers: dict[str, tuple[str, int]],
     lags_ms: list[int],
-    n_components: int,
     ratios: list[float],
-    n_shifts: int,
-    seed: int,
-) -> dict[str, np.ndarray]:
-    """Partition the variance among the nuisance features, log-mel and model layers.
-
-    Banded fits (:func:`neurospeech.encoding.fit_bands`) of the nuisance features (N),
-    N + log-mel (M), and, for each speech model's layer (L), N + L and N + M + L; then
-    (:func:`neurospeech.encoding.unique_variance`) N alone, M beyond N, L beyond N and
-    L beyond N + M, each with its circular-shift null.
+) -> dict[str, encoding.EncodingFit]:
+    """Fit the reduced models of the variance partitioning, shared by its comparisons.
 
     Parameters
     ----------
@@ -233,10 +225,101 @@ def partition(
         As :func:`targets` returns.
     path, mel : str
         The participant's nuisance and log-mel feature files.
-    layers : dict
-        ``{space: (features file, layer)}`` of each speech model.
-    lags_ms, n_components, n_shifts, seed
-        As for :func:`fit` (``n_components`` reduces the model layers only).
+    lags_ms : list of int
+        As for :func:`fit`.
+    ratios : list of float
+        Candidate band weights (:func:`neurospeech.ridge.band_weights`).
+
+    Returns
+    -------
+    fits : dict of EncodingFit
+        ``"N"``: the nuisance features alone; ``"NM"``: the nuisance features and log-mel
+        (banded, :func:`neurospeech.encoding.fit_bands`).
+    """
+    bands = {"N": embeddings.read_layer(path, 0), "M": embeddings.read_layer(mel, 0)}
+    return {
+        names: encoding.fit_bands(
+            [bands[name] for name in names], targets["frames"], lags_ms=lags_ms, ratios=ratios
+        )
+        for names in ("N", "NM")
+    }
+
+
+def partition_acoustic(
+    targets: dict[str, np.ndarray],
+    base: dict[str, encoding.EncodingFit],
+    n_shifts: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Test the nuisance features alone and log-mel beyond them.
+
+    Parameters
+    ----------
+    targets : dict
+        As :func:`targets` returns.
+    base : dict of EncodingFit
+        As :func:`partition_base` returns.
+    n_shifts, seed
+        As for :func:`fit`.
+
+    Returns
+    -------
+    table : dict of ndarray
+        As :func:`partition_model`, for the comparisons ``nuisance`` and ``log-mel
+        beyond nuisance``.
+    """
+    return _unique_table(
+        targets,
+        [
+            ("nuisance", NUISANCE, 0, base["N"], None),
+            ("log-mel beyond nuisance", ACOUSTIC, 0, base["NM"], base["N"]),
+        ],
+        n_shifts,
+        seed,
+    )
+
+
+def partition_model(
+    targets: dict[str, np.ndarray],
+    base: dict[str, encoding.EncodingFit],
+    path: str,
+    mel: str,
+    space: str,
+    layer_path: str,
+    layer: int,
+    lags_ms: list[int],
+    n_components: int,
+    ratios: list[float],
+    n_shifts: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Test one speech model's layer beyond the nuisance features, and beyond them and log-mel.
+
+    Banded fits (:func:`neurospeech.encoding.fit_bands`) of the nuisance features (N) and
+    the layer (L), and of N, log-mel (M) and L, each compared
+    (:func:`neurospeech.encoding.unique_variance`) with the reduced model of
+    :func:`partition_base` that lacks L, with its circular-shift null. One task per
+    model, so that the partitioning divides over the workers.
+
+    Parameters
+    ----------
+    targets : dict
+        As :func:`targets` returns.
+    base : dict of EncodingFit
+        As :func:`partition_base` returns.
+    path, mel : str
+        The participant's nuisance and log-mel feature files.
+    space : str
+        The speech model's feature space.
+    layer_path : str
+        Its features file.
+    layer : int
+        The hidden state fitted.
+    lags_ms, n_shifts, seed
+        As for :func:`fit`.
+    n_components : int
+        Principal components of the layer's features (the nuisance and log-mel bands are
+        not reduced).
     ratios : list of float
         Candidate band weights (:func:`neurospeech.ridge.band_weights`).
 
@@ -247,30 +330,32 @@ def partition(
         tested), ``layer``, ``channel``, and the columns of
         :func:`neurospeech.encoding.unique_variance`.
     """
-    frames = targets["frames"]
-    bands = {"N": embeddings.read_layer(path, 0), "M": embeddings.read_layer(mel, 0)}
-    components = {"N": None, "M": None}
-    options = {"lags_ms": lags_ms, "ratios": ratios}
+    bands = {
+        "N": embeddings.read_layer(path, 0),
+        "M": embeddings.read_layer(mel, 0),
+        "L": embeddings.read_layer(layer_path, layer),
+    }
+    components = {"N": None, "M": None, "L": n_components}
 
     def joint(names: str) -> encoding.EncodingFit:
         return encoding.fit_bands(
             [bands[name] for name in names],
-            frames,
+            targets["frames"],
+            lags_ms=lags_ms,
+            ratios=ratios,
             n_components=[components[name] for name in names],
-            **options,
         )
 
-    nuisance_fit, mel_fit = joint("N"), joint("NM")
     compared = [
-        ("nuisance", NUISANCE, 0, nuisance_fit, None),
-        ("log-mel beyond nuisance", ACOUSTIC, 0, mel_fit, nuisance_fit),
+        (f"{space} beyond nuisance", space, layer, joint("NL"), base["N"]),
+        (f"{space} beyond nuisance and log-mel", space, layer, joint("NML"), base["NM"]),
     ]
-    for space, (path, layer) in layers.items():
-        bands["L"], components["L"] = embeddings.read_layer(path, layer), n_components
-        compared += [
-            (f"{space} beyond nuisance", space, layer, joint("NL"), nuisance_fit),
-            (f"{space} beyond nuisance and log-mel", space, layer, joint("NML"), mel_fit),
-        ]
+    return _unique_table(targets, compared, n_shifts, seed)
+
+
+def _unique_table(targets, compared, n_shifts, seed) -> dict[str, np.ndarray]:
+    """Join the unique-variance tables of (comparison, space, layer, full, reduced) rows."""
+    frames = targets["frames"]
     tables = [
         encoding.unique_variance(frames, full, reduced, n_shifts=n_shifts, seed=seed).assign(
             comparison=comparison, space=space, layer=layer, channel=targets["channels"]
@@ -309,7 +394,8 @@ class ParticipantFits:
         electrodes and the layers searched of that space.
     profile : neurospeech.encoding.LagProfile
     partition : DataFrame
-        The variance partitioning of :func:`partition`.
+        The variance partitioning: :func:`partition_acoustic`, then :func:`partition_model`
+        of each speech model.
     layer_tests : DataFrame
         The layer comparisons on the fixed electrode set (:func:`compare_layers`).
     components : DataFrame
@@ -420,11 +506,19 @@ def compare_layers(layers: dict[str, dict[int, dict[str, np.ndarray]]]) -> pd.Da
 
 
 #: The order in which a participant's ready tasks start (:attr:`grid.Task.priority`):
-#: the targets and the acoustic fit first (the others need them), then the longest. The
-#: variance partition is one task of about two fifths of a participant's fits on one
-#: thread; started among the last, it ran alone for 29 of the 59 minutes of a
-#: participant's fits in the full-size rehearsal while the other core idled.
-_PRIORITY = {"targets": 5, "acoustic": 4, "partition": 3, "components": 2, "layer": 1}
+#: the targets, the acoustic fit and the partitioning's reduced models first (the others
+#: need them), then the longest. The variance partitioning is about two fifths of a
+#: participant's fits on one thread; as one task started among the last, it ran alone for
+#: 29 of the 59 minutes of a participant's fits in the full-size rehearsal while the other
+#: core idled, hence also its task per model.
+_PRIORITY = {
+    "targets": 5,
+    "acoustic": 4,
+    "partition-base": 4,
+    "partition": 3,
+    "components": 2,
+    "layer": 1,
+}
 
 
 def _fit_task(
@@ -673,25 +767,46 @@ def _fit_batch(
             for lag in config.profile_lags
         ]
         sensitivity = {scheme: task for scheme, (_, task) in by_reference.items()}
-        partitioned = _fit_task(
-            partition,
+        base = _fit_task(
+            partition_base,
             frames,
             files[sub, NUISANCE]["path"],
-            {"sub": sub, "space": "partition"},
-            _PRIORITY["partition"],
+            {"sub": sub},
+            _PRIORITY["partition-base"],
             mel=mel,
-            layers={
-                space: (
-                    files[sub, space]["path"],
-                    config.partition_layer_of(int(files[sub, space]["n_layers"]), space),
-                )
-                for space in config.speech_models
-            },
             lags_ms=config.partition_lags,
-            n_components=config.n_components,
             ratios=list(config.band_ratios),
-            **shifts,
         )
+        base = dataclasses.replace(base, keep=False)
+        partitioned = [
+            grid.Task(
+                partition_acoustic,
+                {"targets": frames, "base": base, **shifts},
+                label={"sub": sub},
+                kind="partition-acoustic",
+                identity=shifts,
+            )
+        ]
+        for space in config.speech_models:
+            layer = config.partition_layer_of(int(files[sub, space]["n_layers"]), space)
+            partitioned.append(
+                _fit_task(
+                    partition_model,
+                    frames,
+                    files[sub, NUISANCE]["path"],
+                    {"sub": sub, "space": space, "layer": layer},
+                    _PRIORITY["partition"],
+                    base=base,
+                    mel=mel,
+                    space=space,
+                    layer_path=files[sub, space]["path"],
+                    layer=layer,
+                    lags_ms=config.partition_lags,
+                    n_components=config.n_components,
+                    ratios=list(config.band_ratios),
+                    **shifts,
+                )
+            )
         components = {}
         for space in config.speech_models:
             path = files[sub, space]["path"]
@@ -724,7 +839,7 @@ def _fit_batch(
                     )
                 )
         plan[sub] = (acoustic, sensitivity, layers, lags, partitioned, components)
-        tasks += [acoustic, *sensitivity.values(), *lags, partitioned, *components.values()]
+        tasks += [acoustic, *sensitivity.values(), *lags, *partitioned, *components.values()]
         tasks += [task for by_layer in layers.values() for task in by_layer.values()]
     done = grid.run(tasks, client, layout.grid(derivatives), desc="fits", progress=progress)
 
@@ -765,6 +880,8 @@ def _fit_batch(
             sensitivity={scheme: done[task] for scheme, task in sensitivity.items()},
             layers=joined,
             profile=profile,
-            partition=pd.DataFrame(done[partitioned]),
+            partition=pd.concat(
+                [pd.DataFrame(done[task]) for task in partitioned], ignore_index=True
+            ),
         )
     return fits
