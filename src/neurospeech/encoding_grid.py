@@ -777,6 +777,8 @@ def _fit_batch(
             lags_ms=config.partition_lags,
             ratios=list(config.band_ratios),
         )
+        # held in the cluster's memory only: its two fits' predictions (frames x
+        # electrodes each) would add about 60 MB a participant to the grid's folder
         base = dataclasses.replace(base, keep=False)
         partitioned = [
             grid.Task(
